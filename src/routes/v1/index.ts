@@ -1,0 +1,55 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { completeChat, startChatStream } from '../../services/chat-service.js';
+import { createEmbeddings } from '../../services/embeddings-service.js';
+import type { GatewayState } from '../../services/gateway-state.js';
+import type { ChatCompletionRequest, EmbeddingsRequest } from '../../types/openai.js';
+import { chatCompletionBody, embeddingsBody } from './schemas.js';
+
+/** The OpenAI-compatible surface. Handlers only translate HTTP to service calls and back. */
+export default async function v1Routes(app: FastifyInstance, opts: { state: GatewayState }): Promise<void> {
+  const { state } = opts;
+
+  app.post('/chat/completions', { schema: { body: chatCompletionBody } }, async (request, reply) => {
+    const body = request.body as ChatCompletionRequest;
+    const runtime = state.runtime;
+    const call = callFor(request, reply);
+    request.meta.stream = body.stream === true;
+    if (body.stream === true) {
+      const frames = await startChatStream(runtime, body, call);
+      setRouteHeaders(request, reply);
+      reply
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache')
+        .header('x-accel-buffering', 'no');
+      return reply.send(Readable.from(frames, { objectMode: false }));
+    }
+    const completion = await completeChat(runtime, body, call);
+    setRouteHeaders(request, reply);
+    return completion;
+  });
+
+  app.post('/embeddings', { schema: { body: embeddingsBody } }, async (request, reply) => {
+    const result = await createEmbeddings(state.runtime, request.body as EmbeddingsRequest, callFor(request, reply));
+    setRouteHeaders(request, reply);
+    return result;
+  });
+
+  app.get('/models', async () => ({ object: 'list', data: state.runtime.listModels() }));
+}
+
+function callFor(request: FastifyRequest, reply: FastifyReply) {
+  // The response's 'close' before it finished means the client went away: cancel the upstream call.
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return { requestId: request.id, signal: controller.signal, meta: request.meta, startedAt: request.startedAt };
+}
+
+function setRouteHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  const m = request.meta;
+  if (m.provider) reply.header('x-switchyard-provider', m.provider);
+  if (m.upstreamModel) reply.header('x-switchyard-model', m.upstreamModel);
+  if (m.upstreamRequestId) reply.header('x-upstream-request-id', m.upstreamRequestId);
+}

@@ -1,0 +1,52 @@
+import { Writable } from 'node:stream';
+import { parseConfig } from '../../src/config/load.js';
+import { zeroConfig } from '../../src/config/resolve.js';
+import { startGateway as start } from '../../src/server.js';
+import type { GatewayState } from '../../src/services/gateway-state.js';
+import type { GatewayConfig } from '../../src/types/config.js';
+
+export interface TestGateway {
+  url: string;
+  /** `${url}/v1`, for the openai SDK's baseURL. */
+  baseURL: string;
+  state: GatewayState;
+  /** Every log line the gateway wrote, parsed. */
+  logs: Array<Record<string, unknown>>;
+  /** The raw log output, for asserting that secrets never appear. */
+  rawLog(): string;
+  close(): Promise<void>;
+}
+
+const TEST_LISTEN = { PORT: '0', HOST: '127.0.0.1' };
+
+/** Starts the real gateway on 127.0.0.1:0 from a YAML config, capturing its log. */
+export function startGateway(yaml: string, env: Record<string, string> = {}): Promise<TestGateway> {
+  return launch(parseConfig(yaml, 'test', { ...env, ...TEST_LISTEN }));
+}
+
+/** Zero-config gateway, as `npm start` runs on a fresh machine. */
+export function startZeroConfigGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+  return launch(zeroConfig({ ...env, ...TEST_LISTEN }));
+}
+
+async function launch(config: GatewayConfig): Promise<TestGateway> {
+  const raw: string[] = [];
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const text = chunk.toString('utf8');
+      raw.push(text);
+      for (const line of text.split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const gw = await start(config, sink);
+  return {
+    url: gw.url,
+    baseURL: `${gw.url}/v1`,
+    state: gw.state,
+    logs,
+    rawLog: () => raw.join(''),
+    close: () => gw.stop(),
+  };
+}
