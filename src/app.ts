@@ -45,9 +45,10 @@ export async function buildApp(opts: BuildOptions): Promise<{ app: FastifyInstan
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
+    },
     return503OnClosing: true,
-    forceCloseConnections: false,
   });
 
   await app.register(requestErrors);

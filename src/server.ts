@@ -12,7 +12,10 @@ export interface RunningGateway {
 }
 
 /** Builds and listens. Signal handling lives in the CLI so tests can start many gateways in one process. */
-export async function startGateway(config: GatewayConfig, logStream?: NodeJS.WritableStream): Promise<RunningGateway> {
+export async function startGateway(
+  config: GatewayConfig,
+  logStream?: NodeJS.WritableStream,
+): Promise<RunningGateway> {
   const { app, state } = await buildApp({ config, ...(logStream ? { logStream } : {}) });
   await app.listen({ port: config.server.port, host: config.server.host });
   state.ready = true;

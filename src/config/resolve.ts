@@ -27,10 +27,20 @@ const DEFAULT_BASE_URLS: Record<Exclude<ProviderType, 'mock'>, string | undefine
 };
 
 /** Providers registered in zero-config mode when their key is in the environment. */
-export const ZERO_CONFIG_PROVIDERS: ReadonlyArray<{ id: string; type: ProviderType; env: string; baseUrl: string }> = [
+export const ZERO_CONFIG_PROVIDERS: ReadonlyArray<{
+  id: string;
+  type: ProviderType;
+  env: string;
+  baseUrl: string;
+}> = [
   { id: 'openai', type: 'openai', env: 'OPENAI_API_KEY', baseUrl: 'https://api.openai.com/v1' },
   { id: 'anthropic', type: 'anthropic', env: 'ANTHROPIC_API_KEY', baseUrl: 'https://api.anthropic.com' },
-  { id: 'gemini', type: 'gemini', env: 'GEMINI_API_KEY', baseUrl: 'https://generativelanguage.googleapis.com' },
+  {
+    id: 'gemini',
+    type: 'gemini',
+    env: 'GEMINI_API_KEY',
+    baseUrl: 'https://generativelanguage.googleapis.com',
+  },
   { id: 'xai', type: 'openai', env: 'XAI_API_KEY', baseUrl: 'https://api.x.ai/v1' },
   { id: 'openrouter', type: 'openai', env: 'OPENROUTER_API_KEY', baseUrl: 'https://openrouter.ai/api/v1' },
 ];
@@ -66,7 +76,10 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
 
 /** No file: every provider whose key is set, plus the built-in `mock` serving model `mock`. */
 export function zeroConfig(env: Env): GatewayConfig {
-  const raw: RawConfig = { providers: {}, models: { mock: { targets: [{ provider: 'mock', model: 'mock' }] } } };
+  const raw: RawConfig = {
+    providers: {},
+    models: { mock: { targets: [{ provider: 'mock', model: 'mock' }] } },
+  };
   for (const z of ZERO_CONFIG_PROVIDERS) {
     const key = env[z.env];
     if (key) raw.providers![z.id] = { type: z.type, base_url: z.baseUrl, api_key: key };
@@ -85,7 +98,8 @@ function resolveServer(raw: RawConfig, env: Env, issues: string[]): ServerSpec {
     else port = p;
   }
   const host = env.HOST || raw.server?.host || DEFAULT_HOST;
-  const bodyLimitBytes = raw.server?.body_limit === undefined ? DEFAULT_BODY_LIMIT : parseSize(raw.server.body_limit);
+  const bodyLimitBytes =
+    raw.server?.body_limit === undefined ? DEFAULT_BODY_LIMIT : parseSize(raw.server.body_limit);
   if (bodyLimitBytes === undefined) issues.push(`server.body_limit: must be a size such as '10mb'`);
   const shutdown =
     raw.server?.shutdown_timeout === undefined
@@ -110,7 +124,8 @@ function resolveProvider(id: string, p: RawProvider, issues: string[]): Provider
     for (const k of MOCK_ONLY) if (p[k] !== undefined) issues.push(`${at}.${k}: only valid for type mock`);
   }
   if (p.type !== 'anthropic') {
-    for (const k of ANTHROPIC_ONLY) if (p[k] !== undefined) issues.push(`${at}.${k}: only valid for type anthropic`);
+    for (const k of ANTHROPIC_ONLY)
+      if (p[k] !== undefined) issues.push(`${at}.${k}: only valid for type anthropic`);
   }
   const baseUrl = p.type === 'mock' ? '' : (p.base_url ?? DEFAULT_BASE_URLS[p.type]);
   if (p.type !== 'mock' && !baseUrl) issues.push(`${at}.base_url: is required for type ${p.type}`);

@@ -6,7 +6,9 @@ import { type Static, Type as T } from '@sinclair/typebox';
  * parses durations and checks references.
  */
 
-const Duration = T.Union([T.String(), T.Number({ minimum: 0 })], { description: "duration: '30s', '200ms', or ms" });
+const Duration = T.Union([T.String(), T.Number({ minimum: 0 })], {
+  description: "duration: '30s', '200ms', or ms",
+});
 const Size = T.Union([T.String(), T.Integer({ minimum: 0 })], { description: "size: '10mb', or bytes" });
 
 export const ProviderTimeoutsSchema = T.Object(

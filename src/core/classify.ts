@@ -28,7 +28,8 @@ export function isRetryableClass(cls: UpstreamErrorClass): boolean {
   return RETRYABLE.has(cls);
 }
 
-const CONTEXT_RE = /context[_ ]length|context window|too many tokens|maximum context|prompt is too long|token limit/i;
+const CONTEXT_RE =
+  /context[_ ]length|context window|too many tokens|maximum context|prompt is too long|token limit/i;
 const POLICY_RE = /content[_ ]policy|content[_ ]filter|safety|blocked/i;
 
 export function classifyStatus(status: number, providerType = '', message = ''): UpstreamErrorClass {

@@ -150,7 +150,9 @@ function clientStatusFor(cls: UpstreamErrorClass, upstreamStatus: number | undef
     case 'bad_request':
     case 'context_length':
     case 'content_policy':
-      return upstreamStatus !== undefined && upstreamStatus >= 400 && upstreamStatus < 500 ? upstreamStatus : 400;
+      return upstreamStatus !== undefined && upstreamStatus >= 400 && upstreamStatus < 500
+        ? upstreamStatus
+        : 400;
     default:
       return 502;
   }

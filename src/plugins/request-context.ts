@@ -23,29 +23,32 @@ async function requestContextPlugin(app: FastifyInstance): Promise<void> {
     request.meta = {};
     request.startedAt = performance.now();
     reply.header('x-request-id', request.id);
-  });
-
-  app.addHook('onResponse', async (request, reply) => {
-    const m = request.meta;
-    request.log.info(
-      {
-        method: request.method,
-        url: request.routeOptions.url ?? request.url.split('?')[0],
-        status: reply.statusCode,
-        ms: Math.round((performance.now() - request.startedAt) * 100) / 100,
-        model: m.model,
-        provider: m.provider,
-        upstream_model: m.upstreamModel,
-        upstream_request_id: m.upstreamRequestId,
-        stream: m.stream,
-        first_token_ms: m.firstTokenMs === undefined ? undefined : Math.round(m.firstTokenMs * 100) / 100,
-        prompt_tokens: m.usage?.prompt_tokens,
-        completion_tokens: m.usage?.completion_tokens,
-        stream_error: m.streamError,
-        client_aborted: m.clientAborted,
-      },
-      'request',
-    );
+    // 'close' fires once for every response, finished or not; Fastify's onResponse skips aborted ones,
+    // and a request the client abandoned still deserves its log line.
+    reply.raw.once('close', () => {
+      const m = request.meta;
+      const aborted = !reply.raw.writableFinished;
+      request.log.info(
+        {
+          method: request.method,
+          url: request.routeOptions.url ?? request.url.split('?')[0],
+          // 499: nginx's "client closed request"; the status we had set never reached the client.
+          status: aborted ? 499 : reply.statusCode,
+          ms: Math.round((performance.now() - request.startedAt) * 100) / 100,
+          model: m.model,
+          provider: m.provider,
+          upstream_model: m.upstreamModel,
+          upstream_request_id: m.upstreamRequestId,
+          stream: m.stream,
+          first_token_ms: m.firstTokenMs === undefined ? undefined : Math.round(m.firstTokenMs * 100) / 100,
+          prompt_tokens: m.usage?.prompt_tokens,
+          completion_tokens: m.usage?.completion_tokens,
+          stream_error: m.streamError,
+          client_aborted: aborted || m.clientAborted || undefined,
+        },
+        'request',
+      );
+    });
   });
 }
 

@@ -21,7 +21,10 @@ async function requestErrorsPlugin(app: FastifyInstance): Promise<void> {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
     const buf = body as Buffer;
     if (buf.length === 0) {
-      done(new GatewayError(400, 'invalid_json', 'Request body is empty; expected a JSON object.'), undefined);
+      done(
+        new GatewayError(400, 'invalid_json', 'Request body is empty; expected a JSON object.'),
+        undefined,
+      );
       return;
     }
     // Node would silently replace invalid sequences with U+FFFD and forward a corrupted prompt.
@@ -88,8 +91,19 @@ const ANY_OF_HINTS: Record<string, string> = {
   input: 'must be a string, an array of strings, or an array of token arrays',
 };
 
+/**
+ * Ajv reports every failed branch of an anyOf before the anyOf itself. The most useful single error is
+ * the deepest one; at that depth an anyOf summary beats the first branch's "must be string".
+ */
+function mostSpecific(errors: AjvError[]): AjvError {
+  let depth = -1;
+  for (const e of errors) depth = Math.max(depth, e.instancePath.split('/').length);
+  const deepest = errors.filter((e) => e.instancePath.split('/').length === depth && e.keyword !== 'if');
+  return deepest.find((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf') ?? deepest[0] ?? errors[0]!;
+}
+
 function validationError(errors: AjvError[], context: string): GatewayError {
-  const e = errors[0]!;
+  const e = mostSpecific(errors);
   let param: string;
   let message: string;
   if (e.keyword === 'required') {
@@ -103,7 +117,11 @@ function validationError(errors: AjvError[], context: string): GatewayError {
     message = `must be one of: ${(e.params.allowedValues as unknown[]).join(', ')}`;
   } else if (e.keyword === 'anyOf' || e.keyword === 'oneOf') {
     param = paramPath(e.instancePath);
-    const last = param.replace(/\[\d+\]$/, '').split('.').pop() ?? '';
+    const last =
+      param
+        .replace(/\[\d+\]$/, '')
+        .split('.')
+        .pop() ?? '';
     message = ANY_OF_HINTS[last] ?? 'has an invalid type or shape';
   } else {
     param = paramPath(e.instancePath);

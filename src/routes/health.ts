@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { GatewayState } from '../services/gateway-state.js';
 
-export default async function healthRoutes(app: FastifyInstance, opts: { state: GatewayState }): Promise<void> {
+export default async function healthRoutes(
+  app: FastifyInstance,
+  opts: { state: GatewayState },
+): Promise<void> {
   const { state } = opts;
   app.get('/health/live', async () => ({ status: 'ok' }));
   app.get('/health/ready', async (_request, reply) => {

@@ -12,7 +12,11 @@ export interface ChatCall {
   startedAt: number;
 }
 
-export async function completeChat(runtime: Runtime, req: ChatCompletionRequest, call: ChatCall): Promise<ChatCompletion> {
+export async function completeChat(
+  runtime: Runtime,
+  req: ChatCompletionRequest,
+  call: ChatCall,
+): Promise<ChatCompletion> {
   const target = pickTarget(runtime.resolve(req.model), call.meta);
   const result = await target.client.chat(req, target, call);
   call.meta.upstreamRequestId = result.upstreamRequestId;

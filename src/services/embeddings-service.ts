@@ -12,6 +12,21 @@ export async function createEmbeddings(
   call.meta.provider = target.provider.id;
   call.meta.upstreamModel = target.upstreamModel;
   const res = await target.client.embeddings(req, target, call);
-  call.meta.usage = { prompt_tokens: res.usage.prompt_tokens, completion_tokens: 0, total_tokens: res.usage.total_tokens };
+  call.meta.usage = {
+    prompt_tokens: res.usage.prompt_tokens,
+    completion_tokens: 0,
+    total_tokens: res.usage.total_tokens,
+  };
+  if (req.encoding_format === 'base64') {
+    // The openai SDKs ask for base64 by default. Upstreams that speak it already return strings; float
+    // arrays from the others are encoded here, once, as OpenAI does: little-endian float32.
+    for (const e of res.data) if (Array.isArray(e.embedding)) e.embedding = toBase64Float32(e.embedding);
+  }
   return res;
+}
+
+export function toBase64Float32(values: readonly number[]): string {
+  const buf = Buffer.allocUnsafe(values.length * 4);
+  for (let i = 0; i < values.length; i++) buf.writeFloatLE(values[i]!, i * 4);
+  return buf.toString('base64');
 }

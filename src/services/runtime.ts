@@ -26,7 +26,10 @@ export class Runtime {
     this.config = config;
     const mock = new MockProviderClient();
     for (const spec of config.providers.values()) {
-      this.clients.set(spec.id, spec.type === 'mock' ? mock : new HttpProviderClient(adapterFor(spec.type), pools));
+      this.clients.set(
+        spec.id,
+        spec.type === 'mock' ? mock : new HttpProviderClient(adapterFor(spec.type), pools),
+      );
     }
   }
 

@@ -101,7 +101,12 @@ export interface ToolCallDelta {
 
 export interface ChunkChoice {
   index: number;
-  delta: { role?: 'assistant'; content?: string | null; tool_calls?: ToolCallDelta[]; refusal?: string | null };
+  delta: {
+    role?: 'assistant';
+    content?: string | null;
+    tool_calls?: ToolCallDelta[];
+    refusal?: string | null;
+  };
   finish_reason: FinishReason | null;
   logprobs?: null;
 }

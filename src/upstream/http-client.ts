@@ -1,8 +1,13 @@
 import { createParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import { header, streamInterrupted } from '../core/classify.js';
-import { UpstreamError, isUpstreamError } from '../errors/gateway-error.js';
-import type { AdapterContext, ProviderAdapter, StreamTranslator, UpstreamHttpRequest } from '../providers/types.js';
+import { isUpstreamError, UpstreamError } from '../errors/gateway-error.js';
+import type {
+  AdapterContext,
+  ProviderAdapter,
+  StreamTranslator,
+  UpstreamHttpRequest,
+} from '../providers/types.js';
 import type { ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest } from '../types/openai.js';
 import type { UpstreamPools } from './pools.js';
 import type { CallContext, ChatResult, ChatStream, ProviderClient, Target } from './types.js';
@@ -16,7 +21,12 @@ export class HttpProviderClient implements ProviderClient {
 
   async chat(req: ChatCompletionRequest, target: Target, ctx: CallContext): Promise<ChatResult> {
     const actx = adapterContext(target, ctx);
-    const res = await this.send(this.adapter.buildChatRequest({ ...req, stream: false }, actx), target, ctx, actx);
+    const res = await this.send(
+      this.adapter.buildChatRequest({ ...req, stream: false }, actx),
+      target,
+      ctx,
+      actx,
+    );
     const upstreamRequestId = header(res.headers, this.adapter.requestIdHeader);
     const body = await readJson(res, target);
     return { completion: this.adapter.parseChatResponse(body, actx), upstreamRequestId };
@@ -24,7 +34,12 @@ export class HttpProviderClient implements ProviderClient {
 
   async chatStream(req: ChatCompletionRequest, target: Target, ctx: CallContext): Promise<ChatStream> {
     const actx = adapterContext(target, ctx);
-    const res = await this.send(this.adapter.buildChatRequest({ ...req, stream: true }, actx), target, ctx, actx);
+    const res = await this.send(
+      this.adapter.buildChatRequest({ ...req, stream: true }, actx),
+      target,
+      ctx,
+      actx,
+    );
     const translator = this.adapter.createStreamTranslator(req, actx);
     return {
       chunks: translateSse(res.body, translator, target.provider.id, ctx.signal),
@@ -113,8 +128,17 @@ function transportError(err: unknown, provider: string, signal: AbortSignal | un
   if (signal?.aborted) return new ClientAbortError();
   const code = (err as { code?: string }).code ?? '';
   const message = (err as Error).message ?? String(err);
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    const phase = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect' : code === 'UND_ERR_HEADERS_TIMEOUT' ? 'headers' : 'body';
+  if (
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
+    const phase =
+      code === 'UND_ERR_CONNECT_TIMEOUT'
+        ? 'connect'
+        : code === 'UND_ERR_HEADERS_TIMEOUT'
+          ? 'headers'
+          : 'body';
     return new UpstreamError(`provider '${provider}' timed out (${phase} timeout)`, {
       provider,
       errorClass: 'timeout',

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { countPromptTokens, countTextTokens, loadTokenizer } from '../core/tokens.js';
-import { GatewayError } from '../errors/gateway-error.js';
 import { mockChunks, mockEmbedding, mockReplyText } from '../providers/mock/reply.js';
 import type {
   ChatCompletionChunk,
@@ -26,7 +25,9 @@ export class MockProviderClient implements ProviderClient {
         object: 'chat.completion',
         created: Math.floor(Date.now() / 1000),
         model: target.upstreamModel,
-        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs: null }],
+        choices: [
+          { index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs: null },
+        ],
         usage: await usageFor(req, text),
       },
       upstreamRequestId: undefined,
@@ -45,19 +46,20 @@ export class MockProviderClient implements ProviderClient {
     let tokens = 0;
     const data = inputs.map((input, index) => {
       const text = typeof input === 'string' ? input : JSON.stringify(input);
-      tokens += typeof input === 'string' ? countTextTokens(enc, input) : Array.isArray(input) ? input.length : 1;
+      tokens +=
+        typeof input === 'string' ? countTextTokens(enc, input) : Array.isArray(input) ? input.length : 1;
       return {
         object: 'embedding' as const,
         index,
         embedding: mockEmbedding(text, req.dimensions ?? DEFAULT_EMBEDDING_DIMENSIONS),
       };
     });
-    if (req.encoding_format === 'base64') {
-      throw new GatewayError(400, 'unsupported_parameter', "the mock provider supports encoding_format 'float' only", {
-        param: 'encoding_format',
-      });
-    }
-    return { object: 'list', data, model: target.upstreamModel, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+    return {
+      object: 'list',
+      data,
+      model: target.upstreamModel,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    };
   }
 }
 
@@ -77,7 +79,10 @@ async function* mockStream(req: ChatCompletionRequest, target: Target, ctx: Call
     created: Math.floor(Date.now() / 1000),
     model: target.upstreamModel,
   };
-  const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: 'stop' | null): ChatCompletionChunk => ({
+  const chunk = (
+    delta: ChatCompletionChunk['choices'][0]['delta'],
+    finish: 'stop' | null,
+  ): ChatCompletionChunk => ({
     ...base,
     choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
   });

@@ -46,7 +46,14 @@ export async function startFakeUpstream(handler: FakeHandler): Promise<FakeUpstr
           if (!res.writableFinished) resolve();
         });
       });
-      const rec: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, json, aborted };
+      const rec: RecordedRequest = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body,
+        json,
+        aborted,
+      };
       requests.push(rec);
       Promise.resolve(current(rec, res)).catch((err: unknown) => {
         res.destroy(err as Error);
@@ -70,9 +77,18 @@ export async function startFakeUpstream(handler: FakeHandler): Promise<FakeUpstr
   };
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 

@@ -6,7 +6,13 @@ import type {
   EmbeddingsRequest,
   EmbeddingsResponse,
 } from '../../types/openai.js';
-import type { AdapterContext, ProviderAdapter, SseEvent, StreamTranslator, UpstreamHttpRequest } from '../types.js';
+import type {
+  AdapterContext,
+  ProviderAdapter,
+  SseEvent,
+  StreamTranslator,
+  UpstreamHttpRequest,
+} from '../types.js';
 
 /**
  * OpenAI and every OpenAI-compatible server (xAI, OpenRouter, Ollama, vLLM, llama.cpp). The request is
@@ -19,7 +25,10 @@ function headers(ctx: AdapterContext): Record<string, string> {
   return h;
 }
 
-export function toOpenAIChatRequest(req: ChatCompletionRequest, ctx: AdapterContext): Record<string, unknown> {
+export function toOpenAIChatRequest(
+  req: ChatCompletionRequest,
+  ctx: AdapterContext,
+): Record<string, unknown> {
   const body: Record<string, unknown> = { ...req, model: ctx.upstreamModel };
   if (req.stream) {
     // Always ask for usage so the gateway can account tokens; the service strips the usage chunk again
@@ -43,7 +52,9 @@ export class OpenAIStreamTranslator implements StreamTranslator {
       this.done = true;
       return [];
     }
-    const parsed = parseJsonLenient(data) as (ChatCompletionChunk & { error?: { message?: string } }) | undefined;
+    const parsed = parseJsonLenient(data) as
+      | (ChatCompletionChunk & { error?: { message?: string } })
+      | undefined;
     if (parsed === undefined) throw streamInterrupted(this.provider, 'malformed JSON in stream event');
     if (parsed.error) {
       throw streamInterrupted(this.provider, parsed.error.message ?? 'error event');

@@ -30,7 +30,11 @@ export default async function v1Routes(app: FastifyInstance, opts: { state: Gate
   });
 
   app.post('/embeddings', { schema: { body: embeddingsBody } }, async (request, reply) => {
-    const result = await createEmbeddings(state.runtime, request.body as EmbeddingsRequest, callFor(request, reply));
+    const result = await createEmbeddings(
+      state.runtime,
+      request.body as EmbeddingsRequest,
+      callFor(request, reply),
+    );
     setRouteHeaders(request, reply);
     return result;
   });
@@ -44,7 +48,12 @@ function callFor(request: FastifyRequest, reply: FastifyReply) {
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort();
   });
-  return { requestId: request.id, signal: controller.signal, meta: request.meta, startedAt: request.startedAt };
+  return {
+    requestId: request.id,
+    signal: controller.signal,
+    meta: request.meta,
+    startedAt: request.startedAt,
+  };
 }
 
 function setRouteHeaders(request: FastifyRequest, reply: FastifyReply): void {

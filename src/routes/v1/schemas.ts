@@ -90,7 +90,13 @@ export const chatCompletionBody = {
     temperature: { type: ['number', 'null'], minimum: 0, maximum: 2 },
     top_p: { type: ['number', 'null'], minimum: 0, maximum: 1 },
     n: { type: ['integer', 'null'], minimum: 1, maximum: 128 },
-    stop: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 4 }, { type: 'null' }] },
+    stop: {
+      anyOf: [
+        { type: 'string' },
+        { type: 'array', items: { type: 'string' }, maxItems: 4 },
+        { type: 'null' },
+      ],
+    },
     presence_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
     frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
     seed: { type: ['integer', 'null'] },
