@@ -6,12 +6,27 @@ describe('switchyard.example.yaml', () => {
   it('is a valid config, with and without keys in the environment', async () => {
     const text = await readFile(new URL('../../switchyard.example.yaml', import.meta.url), 'utf8');
     const none = parseConfig(text, 'example', {});
-    expect([...none.providers.keys()]).toEqual(['claude', 'openai', 'gemini', 'xai', 'openrouter', 'local', 'mock']);
+    expect([...none.providers.keys()]).toEqual([
+      'claude',
+      'openai',
+      'gemini',
+      'xai',
+      'openrouter',
+      'local',
+      'mock',
+    ]);
     expect(none.providers.get('claude')!.apiKey).toBeUndefined();
     const withKeys = parseConfig(text, 'example', { ANTHROPIC_API_KEY: 'sk-ant-x' });
     expect(withKeys.providers.get('claude')!.apiKey).toBe('sk-ant-x');
-    expect(withKeys.providers.get('openrouter')!.headers).toEqual({ 'HTTP-Referer': 'https://example.com', 'X-Title': 'my-app' });
-    expect(withKeys.providers.get('local')!.timeouts).toEqual({ connectMs: 2000, headersMs: 300_000, bodyMs: 60_000 });
+    expect(withKeys.providers.get('openrouter')!.headers).toEqual({
+      'HTTP-Referer': 'https://example.com',
+      'X-Title': 'my-app',
+    });
+    expect(withKeys.providers.get('local')!.timeouts).toEqual({
+      connectMs: 2000,
+      headersMs: 300_000,
+      bodyMs: 60_000,
+    });
     expect([...withKeys.models.keys()]).toEqual(['fast', 'smart', 'flash', 'embed', 'mock']);
   });
 });
