@@ -30,7 +30,6 @@ export const REDACT_PATHS = [
 /** Builds the gateway; never listens, so tests can run it on port 0 or with inject(). */
 export async function buildApp(opts: BuildOptions): Promise<{ app: FastifyInstance; state: GatewayState }> {
   const { config } = opts;
-  const state = new GatewayState(config);
   const app = Fastify({
     logger: {
       level: config.logging.level,
@@ -51,7 +50,14 @@ export async function buildApp(opts: BuildOptions): Promise<{ app: FastifyInstan
     return503OnClosing: true,
   });
 
+  const state = new GatewayState(config, {
+    onListenerError: (event, err) => app.log.error({ err, event }, 'event subscriber failed'),
+  });
+
   await app.register(requestErrors);
+  // @hardening-plugin
+  // @openapi-plugin
+  // @sentry-plugin
   await app.register(requestContext);
   await app.register(healthRoutes, { state });
   await app.register(v1Routes, { prefix: '/v1', state });

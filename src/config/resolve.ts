@@ -1,6 +1,7 @@
 import { parseDuration, parseSize } from '../core/units.js';
 import type {
   GatewayConfig,
+  LoadSheddingSpec,
   LoggingSpec,
   ModelSpec,
   ProviderSpec,
@@ -19,6 +20,12 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_TIMEOUTS: ProviderTimeouts = { connectMs: 10_000, headersMs: 120_000, bodyMs: 120_000 };
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 export const DEFAULT_MAX_TOKENS = 4096;
+export const DEFAULT_LOAD_SHEDDING = {
+  maxEventLoopDelayMs: 1000,
+  maxHeapUsedBytes: 0,
+  maxRssBytes: 0,
+  retryAfterSeconds: 10,
+};
 
 const DEFAULT_BASE_URLS: Record<Exclude<ProviderType, 'mock'>, string | undefined> = {
   openai: undefined,
@@ -70,8 +77,27 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
     models.set(name, { name, targets: m.targets.map((t) => ({ provider: t.provider, model: t.model })) });
   }
 
+  const tracing = raw.tracing ?? {};
+  const adminKey = raw.admin?.key || undefined;
   if (issues.length > 0) throw new ConfigError(issues, source);
-  return { server, logging, providers, models, source };
+  return {
+    server,
+    logging,
+    metrics: { enabled: raw.metrics?.enabled ?? true },
+    tracing: {
+      enabled: tracing.enabled ?? false,
+      endpoint: tracing.endpoint,
+      headers: tracing.headers ?? {},
+      serviceName: tracing.service_name ?? 'switchyard',
+      sampleRatio: tracing.sample_ratio ?? 1,
+    },
+    health: { exposeDetails: raw.health?.expose_details ?? false },
+    adminKey,
+    sentry: { dsn: raw.sentry?.dsn || undefined, environment: raw.sentry?.environment || undefined },
+    providers,
+    models,
+    source,
+  };
 }
 
 /** No file: every provider whose key is set, plus the built-in `mock` serving model `mock`. */
@@ -87,6 +113,14 @@ export function zeroConfig(env: Env): GatewayConfig {
   raw.providers!.mock = { type: 'mock' };
   const level = env.LOG_LEVEL;
   if (level) raw.logging = { level: level as NonNullable<RawConfig['logging']>['level'] };
+  if (env.SWITCHYARD_ADMIN_KEY) raw.admin = { key: env.SWITCHYARD_ADMIN_KEY };
+  if (env.SENTRY_DSN) raw.sentry = { dsn: env.SENTRY_DSN, environment: env.SENTRY_ENVIRONMENT };
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    raw.tracing = {
+      enabled: true,
+      endpoint: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`,
+    };
+  }
   return resolveConfig(raw, 'zero-config', env);
 }
 
@@ -111,6 +145,38 @@ function resolveServer(raw: RawConfig, env: Env, issues: string[]): ServerSpec {
     port,
     bodyLimitBytes: bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
     shutdownTimeoutMs: shutdown ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    corsOrigins: raw.server?.cors?.origins ?? [],
+    loadShedding: resolveLoadShedding(raw, issues),
+  };
+}
+
+function resolveLoadShedding(raw: RawConfig, issues: string[]): LoadSheddingSpec {
+  const ls = raw.server?.load_shedding ?? {};
+  const at = 'server.load_shedding';
+  const dur = (v: string | number | undefined, key: string, dflt: number) => {
+    if (v === undefined) return dflt;
+    const ms = parseDuration(v);
+    if (ms === undefined) issues.push(`${at}.${key}: must be a duration such as '1s'`);
+    return ms ?? dflt;
+  };
+  const size = (v: string | number | undefined, key: string, dflt: number) => {
+    if (v === undefined) return dflt;
+    const b = parseSize(v);
+    if (b === undefined) issues.push(`${at}.${key}: must be a size such as '1gb'`);
+    return b ?? dflt;
+  };
+  return {
+    enabled: ls.enabled ?? true,
+    maxEventLoopDelayMs: dur(
+      ls.max_event_loop_delay,
+      'max_event_loop_delay',
+      DEFAULT_LOAD_SHEDDING.maxEventLoopDelayMs,
+    ),
+    maxHeapUsedBytes: size(ls.max_heap_used, 'max_heap_used', DEFAULT_LOAD_SHEDDING.maxHeapUsedBytes),
+    maxRssBytes: size(ls.max_rss, 'max_rss', DEFAULT_LOAD_SHEDDING.maxRssBytes),
+    retryAfterSeconds: Math.ceil(
+      dur(ls.retry_after, 'retry_after', DEFAULT_LOAD_SHEDDING.retryAfterSeconds * 1000) / 1000,
+    ),
   };
 }
 

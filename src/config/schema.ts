@@ -51,6 +51,21 @@ export const RawConfigSchema = T.Object(
           port: T.Optional(T.Integer({ minimum: 0, maximum: 65535 })),
           body_limit: T.Optional(Size),
           shutdown_timeout: T.Optional(Duration),
+          cors: T.Optional(
+            T.Object({ origins: T.Array(T.String({ minLength: 1 })) }, { additionalProperties: false }),
+          ),
+          load_shedding: T.Optional(
+            T.Object(
+              {
+                enabled: T.Optional(T.Boolean()),
+                max_event_loop_delay: T.Optional(Duration),
+                max_heap_used: T.Optional(Size),
+                max_rss: T.Optional(Size),
+                retry_after: T.Optional(Duration),
+              },
+              { additionalProperties: false },
+            ),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -71,6 +86,29 @@ export const RawConfigSchema = T.Object(
           ),
           log_prompts: T.Optional(T.Boolean()),
         },
+        { additionalProperties: false },
+      ),
+    ),
+    metrics: T.Optional(T.Object({ enabled: T.Optional(T.Boolean()) }, { additionalProperties: false })),
+    tracing: T.Optional(
+      T.Object(
+        {
+          enabled: T.Optional(T.Boolean()),
+          endpoint: T.Optional(T.String({ format: 'uri' })),
+          headers: T.Optional(T.Record(T.String(), T.String())),
+          service_name: T.Optional(T.String({ minLength: 1 })),
+          sample_ratio: T.Optional(T.Number({ minimum: 0, maximum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    health: T.Optional(
+      T.Object({ expose_details: T.Optional(T.Boolean()) }, { additionalProperties: false }),
+    ),
+    admin: T.Optional(T.Object({ key: T.Optional(T.String()) }, { additionalProperties: false })),
+    sentry: T.Optional(
+      T.Object(
+        { dsn: T.Optional(T.String()), environment: T.Optional(T.String()) },
         { additionalProperties: false },
       ),
     ),

@@ -1,4 +1,6 @@
+import { EventBus } from '../core/event-bus.js';
 import type { GatewayConfig } from '../types/config.js';
+import type { GatewayEventName } from '../types/events.js';
 import { UpstreamPools } from '../upstream/pools.js';
 import { Runtime } from './runtime.js';
 
@@ -8,13 +10,18 @@ import { Runtime } from './runtime.js';
  */
 export class GatewayState {
   readonly pools = new UpstreamPools();
+  readonly events: EventBus;
   readonly startedAt = Date.now();
   private current: Runtime;
   ready = false;
   shuttingDown = false;
 
-  constructor(config: GatewayConfig) {
+  constructor(
+    config: GatewayConfig,
+    opts: { onListenerError?: (event: GatewayEventName, err: unknown) => void } = {},
+  ) {
     this.current = new Runtime(config, this.pools);
+    this.events = new EventBus(opts.onListenerError ? { onListenerError: opts.onListenerError } : {});
   }
 
   get runtime(): Runtime {

@@ -50,6 +50,27 @@ export interface ServerSpec {
   bodyLimitBytes: number;
   /** Deadline for in-flight requests on shutdown. */
   shutdownTimeoutMs: number;
+  /** Allowed CORS origins; empty disables CORS. `*` allows any origin. */
+  corsOrigins: string[];
+  loadShedding: LoadSheddingSpec;
+}
+
+export interface LoadSheddingSpec {
+  enabled: boolean;
+  /** 0 disables that check. */
+  maxEventLoopDelayMs: number;
+  maxHeapUsedBytes: number;
+  maxRssBytes: number;
+  retryAfterSeconds: number;
+}
+
+export interface TracingSpec {
+  enabled: boolean;
+  /** OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces. Unset with enabled: spans are kept in-process only (tests). */
+  endpoint: string | undefined;
+  headers: Record<string, string>;
+  serviceName: string;
+  sampleRatio: number;
 }
 
 export interface LoggingSpec {
@@ -61,6 +82,13 @@ export interface LoggingSpec {
 export interface GatewayConfig {
   server: ServerSpec;
   logging: LoggingSpec;
+  metrics: { enabled: boolean };
+  tracing: TracingSpec;
+  /** Whether /health shows dependency and provider details without the admin key. */
+  health: { exposeDetails: boolean };
+  /** The admin key (SWITCHYARD_ADMIN_KEY); when set, admin-only details require it. */
+  adminKey: string | undefined;
+  sentry: { dsn: string | undefined; environment: string | undefined };
   providers: ReadonlyMap<string, ProviderSpec>;
   models: ReadonlyMap<string, ModelSpec>;
   /** Where the config came from: a file path, or 'zero-config'. */
