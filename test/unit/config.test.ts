@@ -36,7 +36,22 @@ describe('config file', () => {
       port: 9000,
       bodyLimitBytes: 2 * 1024 * 1024,
       shutdownTimeoutMs: 10_000,
+      corsOrigins: [],
+      loadShedding: {
+        enabled: true,
+        maxEventLoopDelayMs: 1000,
+        maxHeapUsedBytes: 0,
+        maxRssBytes: 0,
+        retryAfterSeconds: 10,
+      },
     });
+    expect([cfg.metrics, cfg.tracing, cfg.health, cfg.adminKey, cfg.sentry]).toEqual([
+      { enabled: true },
+      { enabled: false, endpoint: undefined, headers: {}, serviceName: 'switchyard', sampleRatio: 1 },
+      { exposeDetails: false },
+      undefined,
+      { dsn: undefined, environment: undefined },
+    ]);
     expect(cfg.logging).toEqual({ level: 'debug', logPrompts: true });
     expect(cfg.providers.get('claude')).toEqual({
       id: 'claude',
