@@ -14,6 +14,9 @@ Options:
   -h, --help       show this help
 `;
 
+/** After the shutdown deadline, how long closing pools and flushing traces may take before exit 1. */
+const HARD_STOP_GRACE_MS = 5000;
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -41,30 +44,52 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const gw = await startGateway(config);
+  // The same resolution as loadConfig: an empty SWITCHYARD_CONFIG means zero-config, which has no file.
+  const configPath = values.config ?? (process.env.SWITCHYARD_CONFIG || undefined);
+  const gw = await startGateway(config, undefined, {
+    ...(configPath ? { configPath } : {}),
+    env: process.env,
+  });
   const providers = [...config.providers.values()].map((p) => `${p.id}(${p.type})`).join(', ');
   gw.app.log.info({ url: gw.url, config: config.source, providers }, 'switchyard listening');
 
   let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // The operator does not want to wait for the drain.
+      gw.app.log.warn({ signal }, 'second signal during shutdown; exiting now');
+      process.exit(1);
+    }
     stopping = true;
-    gw.app.log.info({ signal }, 'shutting down');
-    const deadline = setTimeout(() => {
-      gw.app.log.warn('shutdown deadline passed; closing remaining connections');
-      gw.app.server.closeAllConnections();
-    }, config.server.shutdownTimeoutMs);
-    deadline.unref();
-    gw.stop().then(
-      () => process.exit(0),
+    const timeoutMs = gw.state.runtime.config.server.shutdownTimeoutMs;
+    gw.app.log.info({ signal, timeout_ms: timeoutMs }, 'shutting down');
+    // Past the deadline the connections are cut; this bounds what is left (onClose hooks: pools, tracing).
+    const hardStop = setTimeout(() => {
+      gw.app.log.error(
+        { grace_ms: HARD_STOP_GRACE_MS },
+        'shutdown did not finish after the deadline; exiting',
+      );
+      process.exit(1);
+    }, timeoutMs + HARD_STOP_GRACE_MS);
+    hardStop.unref();
+    gw.shutdown({ timeoutMs }).then(
+      (r) => {
+        // A drain cut short by the deadline is still an orderly stop (exit 0); the warning says what was cut.
+        gw.app.log.info({ timed_out: r.timedOut, cut_responses: r.cutResponses }, 'shutdown complete');
+        process.exit(0);
+      },
       (err: unknown) => {
         gw.app.log.error({ err }, 'error during shutdown');
         process.exit(1);
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  // Without a handler SIGHUP would kill the process; with one it reloads the config file.
+  process.on('SIGHUP', () => {
+    if (!stopping) void gw.reload('SIGHUP');
+  });
   return -1;
 }
 

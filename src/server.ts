@@ -1,13 +1,49 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import type { Env } from './config/load.js';
+import { type ConfigWatcher, watchConfigFile } from './config/watch.js';
 import { loadTokenizer } from './core/tokens.js';
+import { ConfigReloader, type ReloadResult, type ReloadTrigger } from './services/config-reloader.js';
 import type { GatewayState } from './services/gateway-state.js';
 import type { GatewayConfig } from './types/config.js';
+
+export interface StartOptions {
+  /** The file `config` came from. With it the gateway can reload; without it (zero-config) it cannot. */
+  configPath?: string;
+  /** The environment `config` was loaded with; reloads resolve `${VAR}` against the same one. */
+  env?: Env;
+  /** Reload when the file changes (default true when `configPath` is set). */
+  watch?: boolean;
+}
+
+export interface StopOptions {
+  /** How long in-flight requests and streams may run; defaults to the running `server.shutdown_timeout`. */
+  timeoutMs?: number;
+}
+
+export interface StopResult {
+  /** The deadline passed and the remaining connections were closed. */
+  timedOut: boolean;
+  /** Responses still in flight when the deadline passed. */
+  cutResponses: number;
+}
 
 export interface RunningGateway {
   app: FastifyInstance;
   state: GatewayState;
   url: string;
+  /** Present when started with a config path. */
+  reloader: ConfigReloader | undefined;
+  /** Reloads the config file; a no-op (logged) in zero-config mode. */
+  reload(trigger: ReloadTrigger): Promise<ReloadResult | undefined>;
+  /**
+   * Graceful stop: readiness fails at once, no new connections are accepted, requests arriving on kept-alive
+   * connections get 503, in-flight requests and streams run until the deadline, then Fastify's onClose
+   * hooks close upstream pools and the rest. Calling it again returns the same promise.
+   */
+  shutdown(opts?: StopOptions): Promise<StopResult>;
+  /** `shutdown()` with the configured deadline. */
   stop(): Promise<void>;
 }
 
@@ -15,22 +51,88 @@ export interface RunningGateway {
 export async function startGateway(
   config: GatewayConfig,
   logStream?: NodeJS.WritableStream,
+  opts: StartOptions = {},
 ): Promise<RunningGateway> {
   const { app, state } = await buildApp({ config, ...(logStream ? { logStream } : {}) });
+
+  // Every response from the node server, including Fastify's own 503s while closing, so that shutdown
+  // can wait on them and reap each connection the moment its last response is done.
+  const inFlight = new Set<ServerResponse>();
+  let draining = false;
+  app.server.on('request', (_req, res: ServerResponse) => {
+    inFlight.add(res);
+    res.once('close', () => {
+      inFlight.delete(res);
+      // Node's server.close() closes only the connections idle at that instant; one that finishes a
+      // stream afterwards would sit in keep-alive (72s) and hold close() open. Reap it once idle.
+      if (draining) setImmediate(() => app.server.closeIdleConnections());
+    });
+  });
+
   await app.listen({ port: config.server.port, host: config.server.host });
   state.ready = true;
   // Warm the tokenizer off the request path so the first request does not pay for loading it.
   void loadTokenizer();
+
+  const reloader = opts.configPath
+    ? new ConfigReloader({ state, path: opts.configPath, env: opts.env ?? {}, log: app.log })
+    : undefined;
+  let watcher: ConfigWatcher | undefined;
+  if (reloader && opts.watch !== false) {
+    watcher = watchConfigFile(reloader.path, () => void reloader.reload('watch'), {
+      onError: (err) =>
+        app.log.error({ err, source: reloader.path }, 'config watch failed; reload with SIGHUP instead'),
+    });
+  }
+
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+
+  let stopping: Promise<StopResult> | undefined;
+  const shutdown = async (stopOpts: StopOptions): Promise<StopResult> => {
+    state.shuttingDown = true;
+    draining = true;
+    watcher?.close();
+    const timeoutMs = stopOpts.timeoutMs ?? state.runtime.config.server.shutdownTimeoutMs;
+    const result: StopResult = { timedOut: false, cutResponses: 0 };
+    const deadline = setTimeout(() => {
+      result.timedOut = true;
+      result.cutResponses = inFlight.size;
+      app.log.warn(
+        { timeout_ms: timeoutMs, cut_responses: inFlight.size },
+        'shutdown deadline passed; closing remaining connections',
+      );
+      app.server.closeAllConnections();
+    }, timeoutMs);
+    deadline.unref();
+    try {
+      await app.close();
+    } finally {
+      clearTimeout(deadline);
+    }
+    return result;
+  };
+
   return {
     app,
     state,
     url: `http://${host}:${port}`,
+    reloader,
+    async reload(trigger) {
+      if (!reloader) {
+        app.log.info({ trigger }, 'config reload skipped: no config file (zero-config mode)');
+        return undefined;
+      }
+      return reloader.reload(trigger);
+    },
+    shutdown(stopOpts = {}) {
+      stopping ??= shutdown(stopOpts);
+      return stopping;
+    },
     async stop() {
-      state.shuttingDown = true;
-      await app.close();
+      stopping ??= shutdown({});
+      await stopping;
     },
   };
 }

@@ -93,6 +93,21 @@ export class UpstreamError extends GatewayError {
   }
 }
 
+/**
+ * The client went away. Never sent (there is nobody to send it to); it only unwinds the request
+ * quietly and is logged as status 499 by the settle step.
+ */
+export class ClientAbortError extends GatewayError {
+  constructor() {
+    super(499, 'client_closed_request', 'client closed the request', { type: 'invalid_request_error' });
+    this.name = 'ClientAbortError';
+  }
+}
+
+export function isClientAbort(err: unknown): boolean {
+  return isGatewayError(err) && err.code === 'client_closed_request';
+}
+
 export function isGatewayError(err: unknown): err is GatewayError {
   return (
     typeof err === 'object' &&

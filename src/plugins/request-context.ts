@@ -1,55 +1,149 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { PassthroughSpan, parseTraceparent, type SpanHandle } from '../core/trace-context.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { OtelTracing } from '../observability/otel.js';
+import type { GatewayState } from '../services/gateway-state.js';
 import type { RequestMeta } from '../services/request-meta.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** What the request did: model, provider, usage. Read once by the log line. */
+    /** What the request did: model, provider, usage, error. Read once when the response closes. */
     meta: RequestMeta;
     /** performance.now() at arrival. */
     startedAt: number;
+    /** The request's server span (or a passthrough trace context when tracing is off). */
+    span: SpanHandle;
   }
 }
 
+const SHUTTING_DOWN = new GatewayError(
+  503,
+  'shutting_down',
+  'The gateway is shutting down; retry the request.',
+  {
+    type: 'overloaded_error',
+  },
+);
+
+export interface RequestContextOptions {
+  state: GatewayState;
+  tracing: OtelTracing | undefined;
+  /** Called once per request when the response closes; used by the metrics plugin. */
+  observeHttp?: (method: string, route: string, status: number, seconds: number) => void;
+}
+
 /**
- * Request id echo and one structured log line per request. Headers and bodies are never logged, so a
- * key in any header cannot reach the log.
+ * The start and settle of every request: request id echo, trace context and trace id on every log
+ * line, and, when the response closes, one log line, the lifecycle event and the HTTP metrics.
+ * Headers and bodies are never logged, so a key in any header cannot reach the log.
  */
-async function requestContextPlugin(app: FastifyInstance): Promise<void> {
+async function requestContextPlugin(app: FastifyInstance, opts: RequestContextOptions): Promise<void> {
+  const { state, tracing, observeHttp } = opts;
   app.decorateRequest('meta', null as unknown as RequestMeta);
   app.decorateRequest('startedAt', 0);
+  app.decorateRequest('span', null as unknown as SpanHandle);
 
   app.addHook('onRequest', async (request, reply) => {
+    if (state.shuttingDown) {
+      // Requests already on a kept-alive connection when shutdown began: refuse them clearly and close
+      // the connection so the client reconnects elsewhere. Health routes still answer (readiness: 503).
+      reply.header('connection', 'close');
+      if (!request.url.startsWith('/health')) {
+        reply.code(503).header('retry-after', '1');
+        return reply.send(SHUTTING_DOWN.toBody());
+      }
+    }
     request.meta = {};
     request.startedAt = performance.now();
+    const route = request.routeOptions.url ?? 'unmatched';
+    request.span = tracing
+      ? tracing.startRequestSpan(`${request.method} ${route}`, request.headers, {
+          'http.request.method': request.method,
+          'http.route': route,
+          'switchyard.request_id': request.id,
+        })
+      : new PassthroughSpan(
+          parseTraceparent(request.headers.traceparent),
+          typeof request.headers.tracestate === 'string' ? request.headers.tracestate : undefined,
+        );
+    request.log = request.log.child({ trace_id: request.span.traceId });
     reply.header('x-request-id', request.id);
+
     // 'close' fires once for every response, finished or not; Fastify's onResponse skips aborted ones,
-    // and a request the client abandoned still deserves its log line.
+    // and a request the client abandoned still deserves its log line and its event.
     reply.raw.once('close', () => {
       const m = request.meta;
       const aborted = !reply.raw.writableFinished;
+      // 499: nginx's "client closed request"; the status we had set never reached the client.
+      const status = aborted ? 499 : reply.statusCode;
+      const totalMs = performance.now() - request.startedAt;
       request.log.info(
         {
           method: request.method,
           url: request.routeOptions.url ?? request.url.split('?')[0],
-          // 499: nginx's "client closed request"; the status we had set never reached the client.
-          status: aborted ? 499 : reply.statusCode,
-          ms: Math.round((performance.now() - request.startedAt) * 100) / 100,
+          status,
+          ms: round(totalMs),
           model: m.model,
           provider: m.provider,
           upstream_model: m.upstreamModel,
           upstream_request_id: m.upstreamRequestId,
           stream: m.stream,
-          first_token_ms: m.firstTokenMs === undefined ? undefined : Math.round(m.firstTokenMs * 100) / 100,
+          first_token_ms: m.firstTokenMs === undefined ? undefined : round(m.firstTokenMs),
+          upstream_ms: m.upstreamMs === undefined ? undefined : round(m.upstreamMs),
           prompt_tokens: m.usage?.prompt_tokens,
           completion_tokens: m.usage?.completion_tokens,
-          stream_error: m.streamError,
+          error_code: m.error?.code,
+          mid_stream_error: m.error?.midStream || undefined,
           client_aborted: aborted || m.clientAborted || undefined,
         },
         'request',
       );
+      settle(state, request.id, m, totalMs);
+      observeHttp?.(request.method, route, status, totalMs / 1000);
+      request.span.setAttributes({ 'http.response.status_code': status });
+      if (status >= 500) request.span.fail(new Error(`HTTP ${status}`));
+      request.span.end();
     });
   });
+}
+
+/** Emits the request's final lifecycle event, exactly once: completed, or error. */
+function settle(state: GatewayState, requestId: string, m: RequestMeta, totalMs: number): void {
+  if (m.provider === undefined) return;
+  const base = {
+    requestId,
+    model: m.model ?? '',
+    provider: m.provider,
+    upstreamModel: m.upstreamModel ?? '',
+    stream: m.stream === true,
+    team: 'none',
+  };
+  if (m.error) {
+    state.events.emit('ai.response.error', {
+      ...base,
+      code: m.error.code,
+      errorType: m.error.errorType,
+      status: m.error.status,
+      midStream: m.error.midStream,
+      upstreamMs: m.upstreamMs,
+    });
+    return;
+  }
+  if (m.clientAborted) return;
+  const upstreamMs = m.upstreamMs ?? 0;
+  state.events.emit('ai.response.completed', {
+    ...base,
+    upstreamMs,
+    totalMs,
+    overheadMs: Math.max(0, totalMs - upstreamMs),
+    firstTokenMs: m.firstTokenMs,
+    usage: m.usage,
+  });
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }
 
 export default fp(requestContextPlugin, { name: 'gw-request-context', fastify: '5.x' });

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
-import { GatewayError, isGatewayError } from '../errors/gateway-error.js';
+import { GatewayError, isClientAbort, isGatewayError } from '../errors/gateway-error.js';
 
 /**
  * Body parsing and the single error handler. Every failure leaves as OpenAI's error shape with a 4xx
@@ -44,6 +44,8 @@ async function requestErrorsPlugin(app: FastifyInstance): Promise<void> {
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const gw = toGatewayError(err);
+    // The client is gone: nothing to send and nothing wrong with the gateway.
+    if (isClientAbort(gw)) return reply.code(499).send(gw.toBody());
     if (gw.status >= 500 && gw.code === 'internal_error') request.log.error({ err }, 'unhandled error');
     reply.code(gw.status).headers(gw.headers).send(gw.toBody());
   });

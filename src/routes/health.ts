@@ -1,16 +1,66 @@
-import type { FastifyInstance } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { ProviderStats } from '../observability/provider-stats.js';
 import type { GatewayState } from '../services/gateway-state.js';
+import { VERSION } from '../version.js';
 
-export default async function healthRoutes(
-  app: FastifyInstance,
-  opts: { state: GatewayState },
-): Promise<void> {
-  const { state } = opts;
+export interface HealthRouteOptions {
+  state: GatewayState;
+  stats: ProviderStats;
+}
+
+export default async function healthRoutes(app: FastifyInstance, opts: HealthRouteOptions): Promise<void> {
+  const { state, stats } = opts;
+
+  /** The process is up. Nothing else is checked, so an orchestrator never restarts us for a provider outage. */
   app.get('/health/live', async () => ({ status: 'ok' }));
+
+  /** Take traffic? No before startup completes and from the moment shutdown begins. */
   app.get('/health/ready', async (_request, reply) => {
     if (!state.ready || state.shuttingDown) {
       return reply.code(503).send({ status: state.shuttingDown ? 'shutting_down' : 'starting' });
     }
     return { status: 'ready' };
   });
+
+  /**
+   * Detail for operators. The summary is public; memory, dependencies and providers need the admin key
+   * when one is set, else `health.expose_details`.
+   */
+  app.get('/health', async (request) => {
+    const config = state.runtime.config;
+    const summary = {
+      status: state.shuttingDown ? 'shutting_down' : state.ready ? 'ok' : 'starting',
+      version: VERSION,
+      uptime_s: Math.round((Date.now() - state.startedAt) / 1000),
+    };
+    if (!detailsAllowed(request, config.adminKey, config.health.exposeDetails)) return summary;
+    const mem = process.memoryUsage();
+    const providers: Record<string, unknown> = {};
+    for (const p of config.providers.values()) providers[p.id] = { type: p.type, ...stats.snapshot(p.id) };
+    return {
+      ...summary,
+      started_at: new Date(state.startedAt).toISOString(),
+      config: { source: config.source, models: config.models.size, providers: config.providers.size },
+      memory: { rss: mem.rss, heap_used: mem.heapUsed, heap_total: mem.heapTotal, external: mem.external },
+      // Redis and Postgres join here when the features that need them are configured.
+      dependencies: {},
+      providers,
+    };
+  });
+}
+
+function detailsAllowed(request: FastifyRequest, adminKey: string | undefined, expose: boolean): boolean {
+  if (!adminKey) return expose;
+  const auth = request.headers.authorization;
+  if (auth === undefined) return false;
+  const given = Buffer.from(auth.startsWith('Bearer ') ? auth.slice(7) : auth);
+  const want = Buffer.from(adminKey);
+  if (given.length !== want.length || !timingSafeEqual(given, want)) {
+    throw new GatewayError(401, 'invalid_admin_key', 'The admin key is not valid.', {
+      type: 'authentication_error',
+    });
+  }
+  return true;
 }

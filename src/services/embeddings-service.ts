@@ -11,7 +11,25 @@ export async function createEmbeddings(
   call.meta.model = req.model;
   call.meta.provider = target.provider.id;
   call.meta.upstreamModel = target.upstreamModel;
-  const res = await target.client.embeddings(req, target, call);
+  const attempt = call.span.child(`embeddings ${target.upstreamModel}`, 'client', {
+    'gen_ai.system': target.provider.type,
+    'gen_ai.request.model': target.upstreamModel,
+  });
+  const t0 = performance.now();
+  let res: EmbeddingsResponse;
+  try {
+    res = await target.client.embeddings(req, target, {
+      requestId: call.requestId,
+      signal: call.signal,
+      headers: attempt.propagationHeaders(),
+    });
+  } catch (err) {
+    attempt.fail(err);
+    throw err;
+  } finally {
+    call.meta.upstreamMs = performance.now() - t0;
+    attempt.end();
+  }
   call.meta.usage = {
     prompt_tokens: res.usage.prompt_tokens,
     completion_tokens: 0,

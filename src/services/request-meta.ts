@@ -1,6 +1,6 @@
 import type { Usage } from '../types/openai.js';
 
-/** What a request did, filled in by the services and read once by the request log line. */
+/** What a request did, filled in by the services and read once when the response closes (settle). */
 export interface RequestMeta {
   model?: string;
   provider?: string;
@@ -10,7 +10,9 @@ export interface RequestMeta {
   stream?: boolean;
   /** ms from request start to the first streamed byte. */
   firstTokenMs?: number;
-  /** Set when a stream ended in an error event after the first byte. */
-  streamError?: string;
+  /** ms spent waiting on the provider: the call, or for streams every wait for the next chunk. */
+  upstreamMs?: number;
+  /** The error that ended the request, before or during a stream. */
+  error?: { code: string; errorType: string; status: number; midStream: boolean };
   clientAborted?: boolean;
 }

@@ -1,7 +1,7 @@
 import { createParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import { header, streamInterrupted } from '../core/classify.js';
-import { isUpstreamError, UpstreamError } from '../errors/gateway-error.js';
+import { ClientAbortError, isUpstreamError, UpstreamError } from '../errors/gateway-error.js';
 import type {
   AdapterContext,
   ProviderAdapter,
@@ -67,7 +67,7 @@ export class HttpProviderClient implements ProviderClient {
       res = await this.pools.get(url.origin, timeouts).request({
         method: http.method,
         path: url.pathname + url.search,
-        headers: http.headers,
+        headers: ctx.headers ? { ...http.headers, ...ctx.headers } : http.headers,
         body: http.body,
         signal: ctx.signal,
         headersTimeout: timeouts.headersMs,
@@ -112,14 +112,6 @@ async function readJson(res: Dispatcher.ResponseData, target: Target): Promise<u
       errorClass: 'server_error',
       retryable: true,
     });
-  }
-}
-
-/** The client's own abort is not an upstream failure; callers check `signal.aborted` and stop quietly. */
-export class ClientAbortError extends Error {
-  constructor() {
-    super('client aborted the request');
-    this.name = 'ClientAbortError';
   }
 }
 

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { countPromptTokens, countTextTokens, loadTokenizer } from '../core/tokens.js';
+import { ClientAbortError } from '../errors/gateway-error.js';
 import { mockChunks, mockEmbedding, mockReplyText } from '../providers/mock/reply.js';
 import type {
   ChatCompletionChunk,
@@ -8,7 +9,6 @@ import type {
   EmbeddingsResponse,
   Usage,
 } from '../types/openai.js';
-import { ClientAbortError } from './http-client.js';
 import type { CallContext, ChatResult, ChatStream, ProviderClient, Target } from './types.js';
 
 const DEFAULT_EMBEDDING_DIMENSIONS = 16;

@@ -17,6 +17,8 @@ export interface CallContext {
   requestId: string;
   /** Aborted when the client goes away or the gateway gives up; the upstream request is cancelled. */
   signal: AbortSignal;
+  /** Trace propagation headers (traceparent) for this attempt. */
+  headers?: Record<string, string>;
 }
 
 export interface ChatResult {

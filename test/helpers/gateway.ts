@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
-import { parseConfig } from '../../src/config/load.js';
+import { loadConfig, parseConfig } from '../../src/config/load.js';
 import { zeroConfig } from '../../src/config/resolve.js';
-import { startGateway as start } from '../../src/server.js';
+import { type StartOptions, startGateway as start } from '../../src/server.js';
+import type { ReloadResult } from '../../src/services/config-reloader.js';
 import type { GatewayState } from '../../src/services/gateway-state.js';
 import type { GatewayConfig } from '../../src/types/config.js';
 
@@ -29,7 +30,23 @@ export function startZeroConfigGateway(env: Record<string, string> = {}): Promis
   return launch(zeroConfig({ ...env, ...TEST_LISTEN }));
 }
 
-async function launch(config: GatewayConfig): Promise<TestGateway> {
+export interface FileTestGateway extends TestGateway {
+  /** Reloads the file now, as SIGHUP does. */
+  reload(): Promise<ReloadResult | undefined>;
+}
+
+/** Starts the gateway from a YAML file with hot reload on, as the CLI does (`watch: false` for SIGHUP-only). */
+export async function startGatewayFromFile(
+  path: string,
+  env: Record<string, string> = {},
+  opts: { watch?: boolean } = {},
+): Promise<FileTestGateway> {
+  const fullEnv = { ...env, ...TEST_LISTEN };
+  const config = await loadConfig({ path, env: fullEnv });
+  return launch(config, { configPath: path, env: fullEnv, ...opts });
+}
+
+async function launch(config: GatewayConfig, startOpts?: StartOptions): Promise<FileTestGateway> {
   const raw: string[] = [];
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -40,7 +57,7 @@ async function launch(config: GatewayConfig): Promise<TestGateway> {
       cb();
     },
   });
-  const gw = await start(config, sink);
+  const gw = await start(config, sink, startOpts);
   return {
     url: gw.url,
     baseURL: `${gw.url}/v1`,
@@ -48,5 +65,6 @@ async function launch(config: GatewayConfig): Promise<TestGateway> {
     logs,
     rawLog: () => raw.join(''),
     close: () => gw.stop(),
+    reload: () => gw.reload('manual'),
   };
 }

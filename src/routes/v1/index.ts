@@ -1,20 +1,19 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { completeChat, startChatStream } from '../../services/chat-service.js';
+import { type ChatCall, completeChat, startChatStream } from '../../services/chat-service.js';
 import { createEmbeddings } from '../../services/embeddings-service.js';
 import type { GatewayState } from '../../services/gateway-state.js';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../types/openai.js';
-import { chatCompletionBody, embeddingsBody } from './schemas.js';
+import { chatCompletionRoute, embeddingsRoute, modelsRoute } from './schemas.js';
 
 /** The OpenAI-compatible surface. Handlers only translate HTTP to service calls and back. */
 export default async function v1Routes(app: FastifyInstance, opts: { state: GatewayState }): Promise<void> {
   const { state } = opts;
 
-  app.post('/chat/completions', { schema: { body: chatCompletionBody } }, async (request, reply) => {
+  app.post('/chat/completions', { schema: chatCompletionRoute }, async (request, reply) => {
     const body = request.body as ChatCompletionRequest;
     const runtime = state.runtime;
-    const call = callFor(request, reply);
-    request.meta.stream = body.stream === true;
+    const call = callFor(request, reply, state);
     if (body.stream === true) {
       const frames = await startChatStream(runtime, body, call);
       setRouteHeaders(request, reply);
@@ -29,20 +28,23 @@ export default async function v1Routes(app: FastifyInstance, opts: { state: Gate
     return completion;
   });
 
-  app.post('/embeddings', { schema: { body: embeddingsBody } }, async (request, reply) => {
+  app.post('/embeddings', { schema: embeddingsRoute }, async (request, reply) => {
     const result = await createEmbeddings(
       state.runtime,
       request.body as EmbeddingsRequest,
-      callFor(request, reply),
+      callFor(request, reply, state),
     );
     setRouteHeaders(request, reply);
     return result;
   });
 
-  app.get('/models', async () => ({ object: 'list', data: state.runtime.listModels() }));
+  app.get('/models', { schema: modelsRoute }, async () => ({
+    object: 'list',
+    data: state.runtime.listModels(),
+  }));
 }
 
-function callFor(request: FastifyRequest, reply: FastifyReply) {
+function callFor(request: FastifyRequest, reply: FastifyReply, state: GatewayState): ChatCall {
   // The response's 'close' before it finished means the client went away: cancel the upstream call.
   const controller = new AbortController();
   reply.raw.once('close', () => {
@@ -53,6 +55,9 @@ function callFor(request: FastifyRequest, reply: FastifyReply) {
     signal: controller.signal,
     meta: request.meta,
     startedAt: request.startedAt,
+    span: request.span,
+    events: state.events,
+    team: 'none',
   };
 }
 

@@ -146,17 +146,223 @@ export const embeddingsBody = {
   },
 } as const;
 
+/*
+ * Response schemas. Fastify compiles a route's response schemas into fast-json-stringify serialisers,
+ * which drop every property a schema does not list and coerce mismatched types. Provider responses vary
+ * (OpenRouter's `provider`, Gemini-specific usage details, fields OpenAI adds next month), and clients
+ * are promised the provider's body untouched. So route responses carry only a description plus the
+ * documentation under `x-openapi-content`: with no `type`, fast-json-stringify falls back to
+ * JSON.stringify and ignores `x-` keywords, and the openapi plugin swaps the content in for the document.
+ */
+
+/** Where a response's OpenAPI content lives when it must not drive serialisation. */
+export const OPENAPI_CONTENT = 'x-openapi-content';
+
+type MediaSchemas = Record<string, { schema: Record<string, unknown> }>;
+
+export interface DocumentedResponse {
+  description: string;
+  [OPENAPI_CONTENT]: MediaSchemas;
+  /** Response headers, for the document only. */
+  headers?: Record<string, { type: string; description: string }>;
+}
+
+/** A route response that is documented in OpenAPI but serialised with plain JSON.stringify. */
+export function documented(description: string, content: MediaSchemas): DocumentedResponse {
+  return { description, [OPENAPI_CONTENT]: content };
+}
+
+const json = (schema: Record<string, unknown>): MediaSchemas => ({ 'application/json': { schema } });
+
+/** OpenAI's error envelope: every error Switchyard returns has this shape. */
 export const errorResponse = {
+  title: 'Error',
   type: 'object',
+  required: ['error'],
   properties: {
     error: {
       type: 'object',
+      required: ['message', 'type', 'code', 'param'],
       properties: {
-        message: { type: 'string' },
-        type: { type: 'string' },
-        code: { type: ['string', 'null'] },
-        param: { type: ['string', 'null'] },
+        message: { type: 'string', description: 'What is wrong, naming the field where there is one.' },
+        type: {
+          type: 'string',
+          description: 'The broad class: invalid_request_error, upstream_error, overloaded_error, …',
+        },
+        code: { type: ['string', 'null'], description: 'Stable and machine-readable; see docs/errors.md.' },
+        param: { type: ['string', 'null'], description: 'JSON path of the offending field, or null.' },
       },
     },
   },
 } as const;
+
+const retryAfterHeader = {
+  'retry-after': { type: 'string', description: 'Seconds to wait before retrying, when known.' },
+};
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request: bad JSON, a schema violation (`param` names the field), or a value the provider cannot take.',
+  404: 'Unknown model or route.',
+  413: 'The body is larger than `server.body_limit`.',
+  415: 'Content-Type is not application/json.',
+  429: 'The provider rate-limited the request.',
+  500: 'A bug in Switchyard; details are in the log under the request id.',
+  502: "The provider failed, could not be reached, or rejected the gateway's key.",
+  503: 'The provider is overloaded, or the gateway is shedding load (`server_overloaded`).',
+  504: 'The provider timed out.',
+};
+
+/** Error responses for the given statuses, all in OpenAI's error shape. */
+export function errorResponses(...statuses: number[]): Record<number, DocumentedResponse> {
+  const out: Record<number, DocumentedResponse> = {};
+  for (const status of statuses) {
+    const res = documented(ERROR_DESCRIPTIONS[status] ?? 'Error.', json(errorResponse));
+    out[status] = status === 429 || status === 503 ? { ...res, headers: retryAfterHeader } : res;
+  }
+  return out;
+}
+
+const usage = {
+  type: 'object',
+  properties: {
+    prompt_tokens: { type: 'integer' },
+    completion_tokens: { type: 'integer' },
+    total_tokens: { type: 'integer' },
+  },
+};
+
+const chatCompletion = {
+  title: 'ChatCompletion',
+  type: 'object',
+  required: ['id', 'object', 'created', 'model', 'choices'],
+  properties: {
+    id: { type: 'string' },
+    object: { const: 'chat.completion' },
+    created: { type: 'integer', description: 'Unix seconds.' },
+    model: { type: 'string' },
+    choices: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          index: { type: 'integer' },
+          message: {
+            type: 'object',
+            properties: {
+              role: { const: 'assistant' },
+              content: { type: ['string', 'null'] },
+              tool_calls: { type: 'array', items: toolCall },
+              refusal: { type: ['string', 'null'] },
+            },
+          },
+          finish_reason: {
+            anyOf: [
+              { enum: ['stop', 'length', 'tool_calls', 'content_filter', 'function_call'] },
+              { type: 'null' },
+            ],
+          },
+        },
+      },
+    },
+    usage,
+    system_fingerprint: { type: ['string', 'null'] },
+  },
+  description: 'Fields the provider adds beyond these are passed through unchanged.',
+};
+
+export const chatCompletionResponses = {
+  200: documented('A chat completion, or with `stream: true` a stream of chunks.', {
+    'application/json': { schema: chatCompletion },
+    'text/event-stream': {
+      schema: {
+        type: 'string',
+        description:
+          'Server-sent events: `data: {chat.completion.chunk}` per chunk, then `data: [DONE]`. A failure after ' +
+          'the first chunk ends the stream with `data: {error}` and no [DONE].',
+      },
+    },
+  }),
+  ...errorResponses(400, 404, 413, 415, 429, 500, 502, 503, 504),
+};
+
+export const embeddingsResponses = {
+  200: documented(
+    'The embeddings, one per input.',
+    json({
+      title: 'EmbeddingsResponse',
+      type: 'object',
+      required: ['object', 'data', 'model'],
+      properties: {
+        object: { const: 'list' },
+        data: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              object: { const: 'embedding' },
+              index: { type: 'integer' },
+              embedding: {
+                anyOf: [
+                  { type: 'array', items: { type: 'number' } },
+                  { type: 'string', description: 'base64 of little-endian float32s' },
+                ],
+              },
+            },
+          },
+        },
+        model: { type: 'string' },
+        usage: {
+          type: 'object',
+          properties: { prompt_tokens: { type: 'integer' }, total_tokens: { type: 'integer' } },
+        },
+      },
+    }),
+  ),
+  ...errorResponses(400, 404, 413, 415, 429, 500, 502, 503, 504),
+};
+
+export const modelsResponses = {
+  200: documented(
+    'The configured public models.',
+    json({
+      title: 'ModelList',
+      type: 'object',
+      properties: {
+        object: { const: 'list' },
+        data: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              object: { const: 'model' },
+              created: { type: 'integer' },
+              owned_by: { type: 'string', description: "The first target's provider id." },
+            },
+          },
+        },
+      },
+    }),
+  ),
+  ...errorResponses(500, 503),
+};
+
+/** Route schemas: request validation plus the OpenAPI summary, tags and responses. */
+export const chatCompletionRoute = {
+  summary: 'Create a chat completion',
+  description:
+    "OpenAI's chat completions. With `stream: true` the response is `text/event-stream`. Requests to " +
+    "Anthropic and Gemini are translated; the response always has OpenAI's shape.",
+  tags: ['chat'],
+  body: chatCompletionBody,
+  response: chatCompletionResponses,
+};
+
+export const embeddingsRoute = {
+  summary: 'Create embeddings',
+  tags: ['embeddings'],
+  body: embeddingsBody,
+  response: embeddingsResponses,
+};
+
+export const modelsRoute = { summary: 'List models', tags: ['models'], response: modelsResponses };

@@ -1,0 +1,144 @@
+import compress from '@fastify/compress';
+import cors, { type FastifyCorsOptions } from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import underPressure from '@fastify/under-pressure';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { LoadSheddingSpec, ServerSpec } from '../types/config.js';
+
+/**
+ * HTTP hardening for every route: security headers, the CORS allowlist, response compression and load
+ * shedding. Registered before any route so that the route-level hooks of compress (added in onRoute)
+ * and the global hooks of the others reach all of them.
+ */
+
+export interface HardeningOptions {
+  server: ServerSpec;
+  /** How often under-pressure samples memory and event-loop delay. */
+  sampleIntervalMs?: number;
+}
+
+/**
+ * Operational endpoints are never shed: probes and scrapes failing under load would get healthy pods
+ * restarted or taken out of rotation all at once, turning a load spike into an outage.
+ */
+const NEVER_SHED = new Set(['/health/live', '/health/ready', '/health', '/metrics']);
+
+/**
+ * Request headers browsers may send cross-origin. Preflights list header names, and the OpenAI SDKs add
+ * families (`OpenAI-*`, `X-Stainless-*`) that a fixed list cannot cover without reflecting everything.
+ * `user-agent` is here because Firefox lets scripts set it and the SDKs do.
+ */
+const ALLOWED_REQUEST_HEADER =
+  /^(?:authorization|content-type|accept|user-agent|idempotency-key|x-request-id|openai-[a-z0-9-]+|x-stainless-[a-z0-9-]+)$/;
+const DEFAULT_ALLOWED_HEADERS = 'authorization, content-type, x-request-id';
+
+/** Browsers hide response headers from scripts unless listed; these are the ones clients act on. */
+const EXPOSED_HEADERS = [
+  'x-request-id',
+  'x-switchyard-provider',
+  'x-switchyard-model',
+  'x-upstream-request-id',
+  'retry-after',
+];
+
+/**
+ * SSE must never be compressed: a compressor buffers until its window fills, so tokens would stop
+ * arriving one by one. @fastify/compress already excludes text/event-stream in its default matcher,
+ * but this is stated here so an upgrade of its defaults cannot silently start buffering streams.
+ */
+const COMPRESSIBLE = /^(?:application\/(?:[a-z0-9.+-]+\+)?json|text\/(?!event-stream)[a-z0-9.+-]+)(?:;|$)/i;
+
+function isCompressible(contentType: string): boolean {
+  return COMPRESSIBLE.test(contentType.trim());
+}
+
+async function hardeningPlugin(app: FastifyInstance, opts: HardeningOptions): Promise<void> {
+  const { server } = opts;
+  const sampleIntervalMs = opts.sampleIntervalMs ?? 1000;
+
+  await app.register(helmet, {
+    // helmet's default CSP suits both the JSON API and /docs (swagger-ui 6 loads only same-origin
+    // scripts and no inline ones). upgrade-insecure-requests is dropped: a self-hosted gateway is often
+    // reached over plain http on a LAN, where it would make browsers fetch the docs' assets over https.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
+
+  if (server.corsOrigins.length > 0) await app.register(cors, corsOptions(server.corsOrigins));
+
+  await app.register(compress, {
+    threshold: 1024,
+    customTypes: isCompressible,
+    // zstd only exists on newer Node versions; a fixed list keeps the negotiated encoding predictable.
+    encodings: ['br', 'gzip', 'deflate'],
+    // Request bodies stay as they are: inflating them is a separate feature with its own limits.
+    globalDecompression: false,
+  });
+
+  const ls = server.loadShedding;
+  if (ls.enabled && (ls.maxEventLoopDelayMs > 0 || ls.maxHeapUsedBytes > 0 || ls.maxRssBytes > 0)) {
+    await registerLoadShedding(app, ls, sampleIntervalMs);
+  }
+}
+
+function corsOptions(origins: string[]): FastifyCorsOptions {
+  const anyOrigin = origins.includes('*');
+  const allowed = new Set(origins);
+  const base: FastifyCorsOptions = {
+    // A disallowed or missing Origin gets no CORS headers at all, and its preflight falls through to
+    // the 404 handler, rather than a 204 that lists methods and headers for nobody.
+    origin: anyOrigin ? '*' : (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
+    methods: ['GET', 'HEAD', 'POST'],
+    exposedHeaders: EXPOSED_HEADERS,
+    maxAge: 600,
+    // Strict mode answers a malformed preflight with a text/plain 400 that bypasses our error shape.
+    strictPreflight: false,
+  };
+  return {
+    delegator: (req, cb) => {
+      const requested = req.headers['access-control-request-headers'];
+      const names = typeof requested === 'string' ? requested.split(',') : [];
+      const ok = names.map((h) => h.trim().toLowerCase()).filter((h) => ALLOWED_REQUEST_HEADER.test(h));
+      cb(null, { ...base, allowedHeaders: ok.length > 0 ? ok.join(', ') : DEFAULT_ALLOWED_HEADERS });
+    },
+  };
+}
+
+async function registerLoadShedding(
+  app: FastifyInstance,
+  ls: LoadSheddingSpec,
+  sampleIntervalMs: number,
+): Promise<void> {
+  const shed = new WeakSet<FastifyRequest>();
+  let lastWarnAt = 0;
+  await app.register(underPressure, {
+    maxEventLoopDelay: ls.maxEventLoopDelayMs,
+    maxHeapUsedBytes: ls.maxHeapUsedBytes,
+    maxRssBytes: ls.maxRssBytes,
+    sampleInterval: sampleIntervalMs,
+    // under-pressure decides in its onRequest hook, which runs before the request-context plugin's
+    // (hardening is registered first). Answering there would skip x-request-id and the request's log
+    // line, so the request is only marked here and refused in preParsing, once every onRequest hook
+    // has run but before any body is read.
+    pressureHandler: (request, _reply, type, value) => {
+      if (NEVER_SHED.has(request.routeOptions.url ?? '')) return;
+      shed.add(request);
+      // Every shed request has its own 503 log line; this says why, without a line per request.
+      const now = Date.now();
+      if (now - lastWarnAt >= 10_000) {
+        lastWarnAt = now;
+        app.log.warn({ pressure: type, value }, 'shedding load: server under pressure');
+      }
+    },
+  });
+  app.addHook('preParsing', async (request) => {
+    if (!shed.has(request)) return;
+    throw new GatewayError(503, 'server_overloaded', 'Server is under pressure, retry later.', {
+      type: 'overloaded_error',
+      headers: { 'retry-after': String(ls.retryAfterSeconds) },
+    });
+  });
+}
+
+export default fp(hardeningPlugin, { name: 'gw-hardening', fastify: '5.x' });

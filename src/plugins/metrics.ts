@@ -1,0 +1,137 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { LabelLimiter } from '../observability/label-limiter.js';
+import type { GatewayState } from '../services/gateway-state.js';
+
+/**
+ * Prometheus metrics. AI metrics are fed by lifecycle events, never inline calls, so scraping and
+ * metric bookkeeping stay off the request path; HTTP metrics come from the request-context settle step.
+ * Every label is bounded: route templates, configured provider ids, error classes, limited model names.
+ */
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const TTFT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
+/** Gateway overhead is sub-millisecond when healthy; the buckets resolve that range. */
+const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+const MAX_MODELS = 200;
+
+export interface GatewayMetrics {
+  registry: Registry;
+  observeHttp(method: string, route: string, status: number, seconds: number): void;
+  countListenerError(event: string): void;
+}
+
+export function createMetrics(state: GatewayState): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const models = new LabelLimiter(MAX_MODELS);
+
+  const httpRequests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by route template and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration, arrival to response close.',
+    labelNames: ['method', 'route'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const aiDuration = new Histogram({
+    name: 'ai_response_duration_seconds',
+    help: 'Time spent waiting on the provider per successful response (whole stream for streams).',
+    labelNames: ['provider', 'model'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const aiFirstToken = new Histogram({
+    name: 'ai_first_token_latency_seconds',
+    help: 'Time from request arrival to the first streamed chunk.',
+    labelNames: ['provider', 'model'] as const,
+    buckets: TTFT_BUCKETS,
+    registers: [registry],
+  });
+  const aiTokens = new Counter({
+    name: 'ai_tokens_consumed_total',
+    help: 'Tokens reported by providers, by type (prompt, completion, cached).',
+    labelNames: ['provider', 'model', 'team', 'token_type'] as const,
+    registers: [registry],
+  });
+  const aiErrors = new Counter({
+    name: 'ai_errors_total',
+    help: 'Failed AI requests by error class (rate_limit, timeout, stream_interrupted, ...).',
+    labelNames: ['provider', 'model', 'error_type'] as const,
+    registers: [registry],
+  });
+  const overhead = new Histogram({
+    name: 'switchyard_overhead_seconds',
+    help: 'Time spent in the gateway per successful AI request, excluding the upstream wait.',
+    labelNames: ['stream'] as const,
+    buckets: OVERHEAD_BUCKETS,
+    registers: [registry],
+  });
+  const reloads = new Counter({
+    name: 'switchyard_config_reloads_total',
+    help: 'Config reloads by result (success, failure).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const listenerErrors = new Counter({
+    name: 'switchyard_event_listener_errors_total',
+    help: 'Event subscribers that threw; the request that emitted is never affected.',
+    labelNames: ['event'] as const,
+    registers: [registry],
+  });
+  for (const r of ['success', 'failure']) reloads.inc({ result: r }, 0);
+
+  state.events.on('ai.response.completed', (e) => {
+    const labels = { provider: e.provider, model: models.get(e.model) };
+    aiDuration.observe(labels, e.upstreamMs / 1000);
+    overhead.observe({ stream: String(e.stream) }, e.overheadMs / 1000);
+    const u = e.usage;
+    if (u) {
+      const t = { ...labels, team: e.team };
+      aiTokens.inc({ ...t, token_type: 'prompt' }, u.prompt_tokens);
+      aiTokens.inc({ ...t, token_type: 'completion' }, u.completion_tokens);
+      const cached = u.prompt_tokens_details?.cached_tokens;
+      if (cached) aiTokens.inc({ ...t, token_type: 'cached' }, cached);
+    }
+  });
+  state.events.on('ai.response.streaming', (e) => {
+    aiFirstToken.observe({ provider: e.provider, model: models.get(e.model) }, e.firstTokenMs / 1000);
+  });
+  state.events.on('ai.response.error', (e) => {
+    aiErrors.inc({
+      provider: e.provider ?? 'none',
+      model: models.get(e.model ?? 'none'),
+      error_type: e.errorType,
+    });
+  });
+  state.events.on('ai.config.reloaded', (e) => {
+    reloads.inc({ result: e.ok ? 'success' : 'failure' });
+  });
+
+  return {
+    registry,
+    observeHttp(method, route, status, seconds) {
+      httpRequests.inc({ method, route, status: String(status) });
+      httpDuration.observe({ method, route }, seconds);
+    },
+    countListenerError(event: string) {
+      listenerErrors.inc({ event });
+    },
+  };
+}
+
+async function metricsPlugin(app: FastifyInstance, opts: { metrics: GatewayMetrics }): Promise<void> {
+  const { registry } = opts.metrics;
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', registry.contentType);
+    return registry.metrics();
+  });
+}
+
+export default fp(metricsPlugin, { name: 'gw-metrics', fastify: '5.x' });
