@@ -7,7 +7,7 @@ import { ProviderStats } from './observability/provider-stats.js';
 import hardening from './plugins/hardening.js';
 import metricsPlugin, { createMetrics, type GatewayMetrics } from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
-import requestContext from './plugins/request-context.js';
+import requestContext, { childLoggerWithTrace } from './plugins/request-context.js';
 import requestErrors from './plugins/request-errors.js';
 import sentryPlugin from './plugins/sentry.js';
 import healthRoutes from './routes/health.js';
@@ -51,6 +51,7 @@ export async function buildApp(opts: BuildOptions): Promise<{ app: FastifyInstan
     },
     // One line per request comes from the request-context plugin instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: childLoggerWithTrace,
     bodyLimit: config.server.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: (req) => {

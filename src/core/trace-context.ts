@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './ids.js';
 
 /**
  * What the services see of tracing: a span they can end and annotate, child spans for stages and
@@ -24,6 +24,24 @@ const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
+/** The trace a request belongs to, decided once when it arrives (before its logger is created). */
+export interface IncomingTrace {
+  /** The caller's trace id, or a new one. */
+  traceId: string;
+  parent: ParsedTraceparent | undefined;
+  tracestate: string | undefined;
+}
+
+export function incomingTrace(headers: Record<string, string | string[] | undefined>): IncomingTrace {
+  const parent = parseTraceparent(headers.traceparent);
+  const ts = headers.tracestate;
+  return {
+    traceId: parent ? parent.traceId : randomHex(32),
+    parent,
+    tracestate: parent && typeof ts === 'string' ? ts : undefined,
+  };
+}
+
 export interface ParsedTraceparent {
   traceId: string;
   spanId: string;
@@ -46,16 +64,13 @@ export class PassthroughSpan implements SpanHandle {
   readonly traceId: string;
   private readonly headers: Record<string, string>;
 
-  constructor(incoming: ParsedTraceparent | undefined, tracestate: string | undefined) {
-    if (incoming) {
-      this.traceId = incoming.traceId;
-      this.headers = { traceparent: `00-${incoming.traceId}-${incoming.spanId}-${incoming.flags}` };
-      if (tracestate) this.headers.tracestate = tracestate;
-    } else {
-      const bytes = randomBytes(24).toString('hex');
-      this.traceId = bytes.slice(0, 32);
-      this.headers = { traceparent: `00-${this.traceId}-${bytes.slice(32)}-00` };
-    }
+  constructor(trace: IncomingTrace) {
+    this.traceId = trace.traceId;
+    const p = trace.parent;
+    this.headers = p
+      ? { traceparent: `00-${p.traceId}-${p.spanId}-${p.flags}` }
+      : { traceparent: `00-${trace.traceId}-${randomHex(16)}-00` };
+    if (trace.tracestate) this.headers.tracestate = trace.tracestate;
   }
 
   child(): SpanHandle {

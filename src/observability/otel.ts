@@ -20,6 +20,7 @@ import {
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { randomHex } from '../core/ids.js';
 import type { SpanAttributes, SpanHandle } from '../core/trace-context.js';
 import type { TracingSpec } from '../types/config.js';
 
@@ -28,10 +29,12 @@ import type { TracingSpec } from '../types/config.js';
  * gateways (tests) can live in one process, and we never patch other libraries.
  */
 export interface OtelTracing {
+  /** `traceId` is used when the request has no parent trace, so logs and spans share one id. */
   startRequestSpan(
     name: string,
     headers: Record<string, string | string[] | undefined>,
     attributes: SpanAttributes,
+    traceId: string,
   ): SpanHandle;
   shutdown(): Promise<void>;
 }
@@ -55,7 +58,15 @@ export function createOtelTracing(spec: TracingSpec, version: string, exporter?:
       new BatchSpanProcessor(new OTLPTraceExporter({ url: spec.endpoint, headers: spec.headers })),
     );
   }
+  // The SDK asks its id generator for a root span's trace id synchronously inside startSpan; handing it
+  // the id already chosen for the request (and already on its logger) keeps logs and traces joined.
+  let pendingTraceId: string | undefined;
+  const idGenerator = {
+    generateTraceId: () => pendingTraceId ?? randomHex(32),
+    generateSpanId: () => randomHex(16),
+  };
   const provider = new BasicTracerProvider({
+    idGenerator,
     resource: resourceFromAttributes({
       [ATTR_SERVICE_NAME]: spec.serviceName,
       [ATTR_SERVICE_VERSION]: version,
@@ -65,9 +76,15 @@ export function createOtelTracing(spec: TracingSpec, version: string, exporter?:
   });
   const tracer = provider.getTracer('switchyard', version);
   return {
-    startRequestSpan(name, headers, attributes) {
+    startRequestSpan(name, headers, attributes, traceId) {
       const parent = propagator.extract(context.active(), headers, headerGetter);
-      const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: clean(attributes) }, parent);
+      pendingTraceId = traceId;
+      let span: Span;
+      try {
+        span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: clean(attributes) }, parent);
+      } finally {
+        pendingTraceId = undefined;
+      }
       return new OtelSpan(tracer, span, trace.setSpan(parent, span));
     },
     shutdown: () => provider.shutdown(),

@@ -1,6 +1,16 @@
-import type { FastifyInstance } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyServerOptions,
+  RawRequestDefaultExpression,
+} from 'fastify';
 import fp from 'fastify-plugin';
-import { PassthroughSpan, parseTraceparent, type SpanHandle } from '../core/trace-context.js';
+import {
+  type IncomingTrace,
+  incomingTrace,
+  PassthroughSpan,
+  type SpanHandle,
+} from '../core/trace-context.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { OtelTracing } from '../observability/otel.js';
 import type { GatewayState } from '../services/gateway-state.js';
@@ -15,6 +25,29 @@ declare module 'fastify' {
     /** The request's server span (or a passthrough trace context when tracing is off). */
     span: SpanHandle;
   }
+}
+
+const kTrace = Symbol('switchyard.trace');
+
+/**
+ * Fastify's child logger factory: the request's trace is decided here, when its logger is made, so
+ * the trace id is bound in the same child as the request id (one pino child per request, not two).
+ */
+export const childLoggerWithTrace: NonNullable<FastifyServerOptions['childLoggerFactory']> = (
+  logger,
+  bindings,
+  opts,
+  rawReq,
+) => {
+  const trace = incomingTrace(rawReq.headers);
+  (rawReq as RawRequestDefaultExpression & { [kTrace]?: IncomingTrace })[kTrace] = trace;
+  return logger.child({ ...bindings, trace_id: trace.traceId }, opts) as FastifyBaseLogger;
+};
+
+function traceOf(raw: RawRequestDefaultExpression): IncomingTrace {
+  return (
+    (raw as RawRequestDefaultExpression & { [kTrace]?: IncomingTrace })[kTrace] ?? incomingTrace(raw.headers)
+  );
 }
 
 const SHUTTING_DOWN = new GatewayError(
@@ -57,17 +90,15 @@ async function requestContextPlugin(app: FastifyInstance, opts: RequestContextOp
     request.meta = {};
     request.startedAt = performance.now();
     const route = request.routeOptions.url ?? 'unmatched';
+    const incoming = traceOf(request.raw);
     request.span = tracing
-      ? tracing.startRequestSpan(`${request.method} ${route}`, request.headers, {
-          'http.request.method': request.method,
-          'http.route': route,
-          'switchyard.request_id': request.id,
-        })
-      : new PassthroughSpan(
-          parseTraceparent(request.headers.traceparent),
-          typeof request.headers.tracestate === 'string' ? request.headers.tracestate : undefined,
-        );
-    request.log = request.log.child({ trace_id: request.span.traceId });
+      ? tracing.startRequestSpan(
+          `${request.method} ${route}`,
+          request.headers,
+          { 'http.request.method': request.method, 'http.route': route, 'switchyard.request_id': request.id },
+          incoming.traceId,
+        )
+      : new PassthroughSpan(incoming);
     reply.header('x-request-id', request.id);
 
     // 'close' fires once for every response, finished or not; Fastify's onResponse skips aborted ones,
