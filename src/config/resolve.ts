@@ -3,10 +3,12 @@ import type {
   GatewayConfig,
   LoadSheddingSpec,
   LoggingSpec,
+  MockFaults,
   ModelSpec,
   ProviderSpec,
   ProviderTimeouts,
   ProviderType,
+  RetryableClass,
   ServerSpec,
 } from '../types/config.js';
 import { ConfigError } from './config-error.js';
@@ -20,6 +22,21 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_TIMEOUTS: ProviderTimeouts = { connectMs: 10_000, headersMs: 120_000, bodyMs: 120_000 };
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 export const DEFAULT_MAX_TOKENS = 4096;
+export const DEFAULT_KEY_COOLDOWN_MS = 60_000;
+export const DEFAULT_RETRY = {
+  attempts: 2,
+  baseDelayMs: 200,
+  maxDelayMs: 5_000,
+  on: ['rate_limit', 'server_error', 'overloaded', 'timeout', 'connection'] as const,
+};
+export const DEFAULT_ROUTE_TIMEOUTS = { firstTokenMs: 60_000, totalMs: 600_000 };
+export const DEFAULT_CIRCUIT_BREAKER = {
+  enabled: true,
+  failureRate: 0.5,
+  windowMs: 30_000,
+  minRequests: 10,
+  cooldownMs: 30_000,
+};
 export const DEFAULT_LOAD_SHEDDING = {
   maxEventLoopDelayMs: 1000,
   maxHeapUsedBytes: 0,
@@ -69,13 +86,9 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
 
   const models = new Map<string, ModelSpec>();
   for (const [name, m] of Object.entries(raw.models ?? {})) {
-    m.targets.forEach((t, i) => {
-      if (!providers.has(t.provider) && raw.providers?.[t.provider] === undefined) {
-        issues.push(`models.${name}.targets.${i}.provider: unknown provider '${t.provider}'`);
-      }
-    });
-    models.set(name, { name, targets: m.targets.map((t) => ({ provider: t.provider, model: t.model })) });
+    models.set(name, resolveModel(name, m, raw, issues));
   }
+  checkModelReferences(models, raw, issues);
 
   const tracing = raw.tracing ?? {};
   const adminKey = raw.admin?.key || undefined;
@@ -84,6 +97,7 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
     server,
     logging,
     metrics: { enabled: raw.metrics?.enabled ?? true },
+    redis: raw.redis ? { url: raw.redis.url, keyPrefix: raw.redis.key_prefix ?? 'switchyard:' } : undefined,
     tracing: {
       enabled: tracing.enabled ?? false,
       endpoint: tracing.endpoint,
@@ -113,6 +127,7 @@ export function zeroConfig(env: Env): GatewayConfig {
   raw.providers!.mock = { type: 'mock' };
   const level = env.LOG_LEVEL;
   if (level) raw.logging = { level: level as NonNullable<RawConfig['logging']>['level'] };
+  if (env.REDIS_URL) raw.redis = { url: env.REDIS_URL };
   if (env.SWITCHYARD_ADMIN_KEY) raw.admin = { key: env.SWITCHYARD_ADMIN_KEY };
   if (env.SENTRY_DSN) raw.sentry = { dsn: env.SENTRY_DSN, environment: env.SENTRY_ENVIRONMENT };
   if (env.OTEL_EXPORTER_OTLP_ENDPOINT) {
@@ -180,7 +195,7 @@ function resolveLoadShedding(raw: RawConfig, issues: string[]): LoadSheddingSpec
   };
 }
 
-const MOCK_ONLY = ['reply', 'latency_ms', 'chunk_delay_ms'] as const;
+const MOCK_ONLY = ['reply', 'latency_ms', 'chunk_delay_ms', 'faults'] as const;
 const ANTHROPIC_ONLY = ['anthropic_version', 'default_max_tokens'] as const;
 
 function resolveProvider(id: string, p: RawProvider, issues: string[]): ProviderSpec | undefined {
@@ -192,6 +207,14 @@ function resolveProvider(id: string, p: RawProvider, issues: string[]): Provider
   if (p.type !== 'anthropic') {
     for (const k of ANTHROPIC_ONLY)
       if (p[k] !== undefined) issues.push(`${at}.${k}: only valid for type anthropic`);
+  }
+  if (p.type === 'mock') {
+    for (const k of ['api_key', 'api_keys', 'key_cooldown', 'base_url'] as const) {
+      if (p[k] !== undefined) issues.push(`${at}.${k}: not valid for type mock`);
+    }
+  }
+  if (p.api_key !== undefined && p.api_keys !== undefined) {
+    issues.push(`${at}.api_keys: give api_key or api_keys, not both`);
   }
   const baseUrl = p.type === 'mock' ? '' : (p.base_url ?? DEFAULT_BASE_URLS[p.type]);
   if (p.type !== 'mock' && !baseUrl) issues.push(`${at}.base_url: is required for type ${p.type}`);
@@ -208,16 +231,150 @@ function resolveProvider(id: string, p: RawProvider, issues: string[]): Provider
     if (ms === undefined) issues.push(`${at}.timeouts.${key}: must be a duration such as '30s'`);
     else timeouts[field] = ms;
   }
+  const keyCooldownMs = duration(p.key_cooldown, `${at}.key_cooldown`, DEFAULT_KEY_COOLDOWN_MS, issues);
+  const faults = p.faults ? resolveFaults(p.faults, `${at}.faults`, issues) : undefined;
   if (issues.length > before) return undefined;
+  // An empty key (an unset `${KEY:-}`) means no key, so one config works with and without it.
+  const apiKeys = (p.api_keys ?? (p.api_key === undefined ? [] : [p.api_key])).filter((k) => k !== '');
   return {
     id,
     type: p.type,
     baseUrl: (baseUrl ?? '').replace(/\/+$/, ''),
-    apiKey: p.api_key === '' ? undefined : p.api_key,
+    apiKey: apiKeys[0],
+    apiKeys,
+    keyCooldownMs,
     headers: p.headers ?? {},
     timeouts,
     anthropicVersion: p.anthropic_version ?? DEFAULT_ANTHROPIC_VERSION,
     defaultMaxTokens: p.default_max_tokens ?? DEFAULT_MAX_TOKENS,
-    mock: { reply: p.reply, latencyMs: p.latency_ms ?? 0, chunkDelayMs: p.chunk_delay_ms ?? 0 },
+    mock: { reply: p.reply, latencyMs: p.latency_ms ?? 0, chunkDelayMs: p.chunk_delay_ms ?? 0, faults },
   };
+}
+
+function duration(v: string | number | undefined, at: string, dflt: number, issues: string[]): number {
+  if (v === undefined) return dflt;
+  const ms = parseDuration(v);
+  if (ms === undefined) issues.push(`${at}: must be a duration such as '30s'`);
+  return ms ?? dflt;
+}
+
+function resolveFaults(f: NonNullable<RawProvider['faults']>, at: string, issues: string[]): MockFaults {
+  const l = f.latency;
+  return {
+    seed: f.seed,
+    errors: (f.errors ?? []).map((e, i) => ({
+      status: e.status,
+      probability: e.probability,
+      message: e.message,
+      retryAfterMs:
+        e.retry_after === undefined
+          ? undefined
+          : duration(e.retry_after, `${at}.errors.${i}.retry_after`, 0, issues),
+    })),
+    latency: l
+      ? {
+          distribution: l.distribution,
+          minMs: duration(l.min, `${at}.latency.min`, 0, issues),
+          maxMs: duration(l.max, `${at}.latency.max`, 0, issues),
+          meanMs: duration(l.mean, `${at}.latency.mean`, 0, issues),
+          stddevMs: duration(l.stddev, `${at}.latency.stddev`, 0, issues),
+        }
+      : undefined,
+    resetProbability: f.reset_probability ?? 0,
+    hangProbability: f.hang_probability ?? 0,
+    malformedProbability: f.malformed_probability ?? 0,
+    streamCutAfter: f.stream_cut_after,
+    streamCutProbability: f.stream_cut_probability ?? (f.stream_cut_after === undefined ? 0 : 1),
+  };
+}
+
+type RawModel = NonNullable<RawConfig['models']>[string];
+type RawRouting = NonNullable<RawConfig['routing']>;
+
+function resolveModel(name: string, m: RawModel, raw: RawConfig, issues: string[]): ModelSpec {
+  const at = `models.${name}`;
+  const d: RawRouting = raw.routing ?? {};
+  m.targets.forEach((t, i) => {
+    if (raw.providers?.[t.provider] === undefined) {
+      issues.push(`${at}.targets.${i}.provider: unknown provider '${t.provider}'`);
+    }
+  });
+  const retry = { ...d.retry, ...m.retry };
+  const timeouts = { ...d.timeouts, ...m.timeouts };
+  const cb = { ...d.circuit_breaker, ...m.circuit_breaker };
+  const degradation = m.degradation ?? d.degradation;
+  return {
+    name,
+    targets: m.targets.map((t, i) => ({
+      provider: t.provider,
+      model: t.model,
+      weight: t.weight ?? 1,
+      params: t.params ?? {},
+      timeouts: {
+        ...(t.timeouts?.first_token === undefined
+          ? {}
+          : {
+              firstTokenMs: duration(
+                t.timeouts.first_token,
+                `${at}.targets.${i}.timeouts.first_token`,
+                0,
+                issues,
+              ),
+            }),
+        ...(t.timeouts?.total === undefined
+          ? {}
+          : { totalMs: duration(t.timeouts.total, `${at}.targets.${i}.timeouts.total`, 0, issues) }),
+      },
+    })),
+    strategy: m.strategy ?? d.strategy ?? 'ordered',
+    fallbacks: m.fallbacks ?? [],
+    contextFallback: m.context_fallback,
+    retry: {
+      attempts: retry.attempts ?? DEFAULT_RETRY.attempts,
+      baseDelayMs: duration(retry.base_delay, `${at}.retry.base_delay`, DEFAULT_RETRY.baseDelayMs, issues),
+      maxDelayMs: duration(retry.max_delay, `${at}.retry.max_delay`, DEFAULT_RETRY.maxDelayMs, issues),
+      on: (retry.on as RetryableClass[] | undefined) ?? [...DEFAULT_RETRY.on],
+    },
+    timeouts: {
+      firstTokenMs: duration(
+        timeouts.first_token,
+        `${at}.timeouts.first_token`,
+        DEFAULT_ROUTE_TIMEOUTS.firstTokenMs,
+        issues,
+      ),
+      totalMs: duration(timeouts.total, `${at}.timeouts.total`, DEFAULT_ROUTE_TIMEOUTS.totalMs, issues),
+    },
+    circuitBreaker: {
+      enabled: cb.enabled ?? DEFAULT_CIRCUIT_BREAKER.enabled,
+      failureRate: cb.failure_rate ?? DEFAULT_CIRCUIT_BREAKER.failureRate,
+      windowMs: duration(cb.window, `${at}.circuit_breaker.window`, DEFAULT_CIRCUIT_BREAKER.windowMs, issues),
+      minRequests: cb.min_requests ?? DEFAULT_CIRCUIT_BREAKER.minRequests,
+      cooldownMs: duration(
+        cb.cooldown,
+        `${at}.circuit_breaker.cooldown`,
+        DEFAULT_CIRCUIT_BREAKER.cooldownMs,
+        issues,
+      ),
+    },
+    degradation: degradation
+      ? { chain: degradation.chain, offlineProvider: degradation.offline_provider }
+      : undefined,
+  };
+}
+
+function checkModelReferences(models: Map<string, ModelSpec>, raw: RawConfig, issues: string[]): void {
+  for (const m of models.values()) {
+    const at = `models.${m.name}`;
+    m.fallbacks.forEach((f, i) => {
+      if (f === m.name) issues.push(`${at}.fallbacks.${i}: a model cannot fall back to itself`);
+      else if (!models.has(f)) issues.push(`${at}.fallbacks.${i}: unknown model '${f}'`);
+    });
+    if (m.contextFallback !== undefined && !models.has(m.contextFallback)) {
+      issues.push(`${at}.context_fallback: unknown model '${m.contextFallback}'`);
+    }
+    const off = m.degradation?.offlineProvider;
+    if (off !== undefined && raw.providers?.[off]?.type !== 'mock') {
+      issues.push(`${at}.degradation.offline_provider: '${off}' is not a mock provider`);
+    }
+  }
 }

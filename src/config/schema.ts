@@ -16,6 +16,54 @@ export const ProviderTimeoutsSchema = T.Object(
   { additionalProperties: false },
 );
 
+const Probability = T.Number({ minimum: 0, maximum: 1 });
+
+/** Fault injection for the mock provider: chaos testing for users' own apps, and for ours. */
+function MockFaultsSchema() {
+  return T.Object(
+    {
+      /** Deterministic fault sequence when set. */
+      seed: T.Optional(T.Integer()),
+      errors: T.Optional(
+        T.Array(
+          T.Object(
+            {
+              status: T.Integer({ minimum: 400, maximum: 599 }),
+              probability: Probability,
+              message: T.Optional(T.String()),
+              retry_after: T.Optional(Duration),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      ),
+      latency: T.Optional(
+        T.Object(
+          {
+            distribution: T.Union([
+              T.Literal('fixed'),
+              T.Literal('uniform'),
+              T.Literal('normal'),
+              T.Literal('exponential'),
+            ]),
+            min: T.Optional(Duration),
+            max: T.Optional(Duration),
+            mean: T.Optional(Duration),
+            stddev: T.Optional(Duration),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      reset_probability: T.Optional(Probability),
+      hang_probability: T.Optional(Probability),
+      malformed_probability: T.Optional(Probability),
+      stream_cut_after: T.Optional(T.Integer({ minimum: 0 })),
+      stream_cut_probability: T.Optional(Probability),
+    },
+    { additionalProperties: false },
+  );
+}
+
 export const ProviderSchema = T.Object(
   {
     type: T.Union([T.Literal('openai'), T.Literal('anthropic'), T.Literal('gemini'), T.Literal('mock')]),
@@ -25,20 +73,100 @@ export const ProviderSchema = T.Object(
     timeouts: T.Optional(ProviderTimeoutsSchema),
     anthropic_version: T.Optional(T.String({ minLength: 1 })),
     default_max_tokens: T.Optional(T.Integer({ minimum: 1 })),
+    api_keys: T.Optional(T.Array(T.String({ minLength: 1 }), { minItems: 1 })),
+    key_cooldown: T.Optional(Duration),
     reply: T.Optional(T.String()),
     latency_ms: T.Optional(T.Integer({ minimum: 0 })),
     chunk_delay_ms: T.Optional(T.Integer({ minimum: 0 })),
+    faults: T.Optional(MockFaultsSchema()),
+  },
+  { additionalProperties: false },
+);
+
+const ErrorClassName = T.Union(
+  ['rate_limit', 'server_error', 'overloaded', 'timeout', 'connection'].map((c) => T.Literal(c)),
+  { description: 'retryable error class: rate_limit, server_error, overloaded, timeout, connection' },
+);
+
+export const RetrySchema = T.Object(
+  {
+    attempts: T.Optional(T.Integer({ minimum: 1, maximum: 10 })),
+    base_delay: T.Optional(Duration),
+    max_delay: T.Optional(Duration),
+    on: T.Optional(T.Array(ErrorClassName)),
+  },
+  { additionalProperties: false },
+);
+
+export const RouteTimeoutsSchema = T.Object(
+  { first_token: T.Optional(Duration), total: T.Optional(Duration) },
+  { additionalProperties: false },
+);
+
+export const CircuitBreakerSchema = T.Object(
+  {
+    enabled: T.Optional(T.Boolean()),
+    failure_rate: T.Optional(Probability),
+    window: T.Optional(Duration),
+    min_requests: T.Optional(T.Integer({ minimum: 1 })),
+    cooldown: T.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
+export const DegradationSchema = T.Object(
+  {
+    chain: T.Array(T.Union([T.Literal('stale_cache'), T.Literal('offline'), T.Literal('error')]), {
+      minItems: 1,
+    }),
+    /** The offline responder: a mock provider id (default: a built-in mock). */
+    offline_provider: T.Optional(T.String({ minLength: 1 })),
   },
   { additionalProperties: false },
 );
 
 export const TargetSchema = T.Object(
-  { provider: T.String({ minLength: 1 }), model: T.String({ minLength: 1 }) },
+  {
+    provider: T.String({ minLength: 1 }),
+    model: T.String({ minLength: 1 }),
+    weight: T.Optional(T.Number({ exclusiveMinimum: 0 })),
+    /** Request parameters merged over the client's for this target (e.g. a different temperature). */
+    params: T.Optional(T.Record(T.String(), T.Unknown())),
+    timeouts: T.Optional(RouteTimeoutsSchema),
+  },
   { additionalProperties: false },
 );
 
+const StrategySchema = T.Union([
+  T.Literal('weighted'),
+  T.Literal('least-busy'),
+  T.Literal('latency'),
+  T.Literal('ordered'),
+]);
+
 export const ModelSchema = T.Object(
-  { targets: T.Array(TargetSchema, { minItems: 1 }) },
+  {
+    targets: T.Array(TargetSchema, { minItems: 1 }),
+    strategy: T.Optional(StrategySchema),
+    fallbacks: T.Optional(T.Array(T.String({ minLength: 1 }))),
+    context_fallback: T.Optional(T.String({ minLength: 1 })),
+    retry: T.Optional(RetrySchema),
+    timeouts: T.Optional(RouteTimeoutsSchema),
+    circuit_breaker: T.Optional(CircuitBreakerSchema),
+    degradation: T.Optional(DegradationSchema),
+  },
+  { additionalProperties: false },
+);
+
+/** Defaults for every model; a model's own keys win. */
+export const RoutingDefaultsSchema = T.Object(
+  {
+    strategy: T.Optional(StrategySchema),
+    retry: T.Optional(RetrySchema),
+    timeouts: T.Optional(RouteTimeoutsSchema),
+    circuit_breaker: T.Optional(CircuitBreakerSchema),
+    degradation: T.Optional(DegradationSchema),
+  },
   { additionalProperties: false },
 );
 
@@ -90,6 +218,13 @@ export const RawConfigSchema = T.Object(
       ),
     ),
     metrics: T.Optional(T.Object({ enabled: T.Optional(T.Boolean()) }, { additionalProperties: false })),
+    redis: T.Optional(
+      T.Object(
+        { url: T.String({ minLength: 1 }), key_prefix: T.Optional(T.String()) },
+        { additionalProperties: false },
+      ),
+    ),
+    routing: T.Optional(RoutingDefaultsSchema),
     tracing: T.Optional(
       T.Object(
         {

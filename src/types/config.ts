@@ -16,6 +16,38 @@ export interface MockProviderOptions {
   reply: string | undefined;
   latencyMs: number;
   chunkDelayMs: number;
+  faults: MockFaults | undefined;
+}
+
+/** Fault injection for the mock provider (chaos testing). Probabilities are per request. */
+export interface MockFaults {
+  /** When set, the fault sequence is deterministic. */
+  seed: number | undefined;
+  /** Checked in order; the first that fires answers with that HTTP status. */
+  errors: Array<{
+    status: number;
+    probability: number;
+    message: string | undefined;
+    retryAfterMs: number | undefined;
+  }>;
+  latency:
+    | {
+        distribution: 'fixed' | 'uniform' | 'normal' | 'exponential';
+        minMs: number;
+        maxMs: number;
+        meanMs: number;
+        stddevMs: number;
+      }
+    | undefined;
+  /** The connection is reset before any response. */
+  resetProbability: number;
+  /** No response at all, until the caller's timeout. */
+  hangProbability: number;
+  /** A response body (or stream event) that is not valid JSON. */
+  malformedProbability: number;
+  /** Streams break after this many chunks (with streamCutProbability). */
+  streamCutAfter: number | undefined;
+  streamCutProbability: number;
 }
 
 export interface ProviderSpec {
@@ -23,7 +55,12 @@ export interface ProviderSpec {
   type: ProviderType;
   /** Base URL without a trailing slash. Empty for `mock`. */
   baseUrl: string;
+  /** The first of `apiKeys`, for single-key callers. */
   apiKey: string | undefined;
+  /** The key pool: `api_keys`, or `[api_key]`. Empty for keyless local servers. */
+  apiKeys: string[];
+  /** How long a key rests after a 429 or 401 (a longer Retry-After wins). */
+  keyCooldownMs: number;
   /** Extra headers sent with every upstream request (e.g. OpenRouter's HTTP-Referer). */
   headers: Record<string, string>;
   timeouts: ProviderTimeouts;
@@ -34,14 +71,70 @@ export interface ProviderSpec {
   mock: MockProviderOptions;
 }
 
+export type RoutingStrategy = 'weighted' | 'least-busy' | 'latency' | 'ordered';
+export type RetryableClass = 'rate_limit' | 'server_error' | 'overloaded' | 'timeout' | 'connection';
+export type DegradationLevel = 'stale_cache' | 'offline' | 'error';
+
+export interface RouteTimeouts {
+  /** Until the first chunk of a stream (or the whole response when not streaming). */
+  firstTokenMs: number;
+  /** The whole request: every attempt, backoff and fallback together. */
+  totalMs: number;
+}
+
 export interface TargetSpec {
   provider: string;
   model: string;
+  weight: number;
+  /** Merged over the client's request for this target. */
+  params: Record<string, unknown>;
+  /** Overrides the model's timeouts for this target. */
+  timeouts: Partial<RouteTimeouts>;
+}
+
+export interface RetrySpec {
+  /** Attempts per target, the first included (1 = no retry). */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  on: RetryableClass[];
+}
+
+export interface CircuitBreakerSpec {
+  enabled: boolean;
+  /** Open when failures / requests in the window reach this. */
+  failureRate: number;
+  windowMs: number;
+  /** No opening below this many requests in the window. */
+  minRequests: number;
+  /** How long an open circuit stays open before a half-open probe. */
+  cooldownMs: number;
+}
+
+export interface DegradationSpec {
+  chain: DegradationLevel[];
+  /** A mock provider id answering at the `offline` level; undefined: the built-in mock. */
+  offlineProvider: string | undefined;
 }
 
 export interface ModelSpec {
   name: string;
   targets: TargetSpec[];
+  strategy: RoutingStrategy;
+  /** Other public models, tried after every target of this one failed. */
+  fallbacks: string[];
+  /** Tried when a target rejects the prompt as too long for its context window. */
+  contextFallback: string | undefined;
+  retry: RetrySpec;
+  timeouts: RouteTimeouts;
+  circuitBreaker: CircuitBreakerSpec;
+  /** Off unless configured. */
+  degradation: DegradationSpec | undefined;
+}
+
+export interface RedisSpec {
+  url: string;
+  keyPrefix: string;
 }
 
 export interface ServerSpec {
@@ -83,6 +176,8 @@ export interface GatewayConfig {
   server: ServerSpec;
   logging: LoggingSpec;
   metrics: { enabled: boolean };
+  /** Shared state across instances (circuit breakers now; limits, cache and jobs later). */
+  redis: RedisSpec | undefined;
   tracing: TracingSpec;
   /** Whether /health shows dependency and provider details without the admin key. */
   health: { exposeDetails: boolean };

@@ -15,11 +15,13 @@ const PROVIDER: ProviderSpec = {
   type: 'anthropic',
   baseUrl: 'https://api.anthropic.com',
   apiKey: 'sk-ant-test',
+  apiKeys: ['sk-ant-test'],
+  keyCooldownMs: 60_000,
   headers: {},
   timeouts: { connectMs: 1000, headersMs: 1000, bodyMs: 1000 },
   anthropicVersion: '2023-06-01',
   defaultMaxTokens: 4096,
-  mock: { reply: undefined, latencyMs: 0, chunkDelayMs: 0 },
+  mock: { reply: undefined, latencyMs: 0, chunkDelayMs: 0, faults: undefined },
 };
 
 function ctxWith(provider: Partial<ProviderSpec> = {}): AdapterContext {

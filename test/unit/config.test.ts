@@ -58,21 +58,48 @@ describe('config file', () => {
       type: 'anthropic',
       baseUrl: 'https://api.anthropic.com',
       apiKey: 'sk-ant',
+      apiKeys: ['sk-ant'],
+      keyCooldownMs: 60_000,
       headers: {},
       timeouts: { connectMs: 10_000, headersMs: 120_000, bodyMs: 120_000 },
       anthropicVersion: '2023-06-01',
       defaultMaxTokens: 4096,
-      mock: { reply: undefined, latencyMs: 0, chunkDelayMs: 0 },
+      mock: { reply: undefined, latencyMs: 0, chunkDelayMs: 0, faults: undefined },
     });
     const openai = cfg.providers.get('openai')!;
     expect(openai.apiKey).toBe('sk-default');
     expect(openai.baseUrl).toBe('https://api.openai.com/v1');
     expect(openai.timeouts).toEqual({ connectMs: 2000, headersMs: 30_000, bodyMs: 60_000 });
     expect(cfg.providers.get('local')!.apiKey).toBeUndefined();
-    expect(cfg.providers.get('demo')!.mock).toEqual({ reply: 'hello', latencyMs: 5, chunkDelayMs: 1 });
+    expect(cfg.providers.get('demo')!.mock).toEqual({
+      reply: 'hello',
+      latencyMs: 5,
+      chunkDelayMs: 1,
+      faults: undefined,
+    });
     expect(cfg.models.get('fast')).toEqual({
       name: 'fast',
-      targets: [{ provider: 'claude', model: 'claude-3-5-haiku-latest' }],
+      targets: [
+        { provider: 'claude', model: 'claude-3-5-haiku-latest', weight: 1, params: {}, timeouts: {} },
+      ],
+      strategy: 'ordered',
+      fallbacks: [],
+      contextFallback: undefined,
+      retry: {
+        attempts: 2,
+        baseDelayMs: 200,
+        maxDelayMs: 5000,
+        on: ['rate_limit', 'server_error', 'overloaded', 'timeout', 'connection'],
+      },
+      timeouts: { firstTokenMs: 60_000, totalMs: 600_000 },
+      circuitBreaker: {
+        enabled: true,
+        failureRate: 0.5,
+        windowMs: 30_000,
+        minRequests: 10,
+        cooldownMs: 30_000,
+      },
+      degradation: undefined,
     });
   });
 
@@ -193,5 +220,139 @@ describe('loadConfig', () => {
     await expect(loadConfig({ path: join(dir, 'missing.yaml'), env: {} })).rejects.toThrow(
       /cannot read config file/,
     );
+  });
+});
+
+describe('routing config', () => {
+  const base = `
+providers:
+  a: { type: openai, base_url: http://a, api_keys: [k1, k2], key_cooldown: 10s }
+  b: { type: anthropic, api_key: kb }
+  m: { type: mock, faults: { seed: 7, errors: [ { status: 429, probability: 0.5, retry_after: 2s } ], latency: { distribution: uniform, min: 10ms, max: 50ms }, stream_cut_after: 3 } }
+`;
+
+  it('resolves strategies, weights, per-target params and timeouts, retries, breakers, fallbacks, degradation, defaults', () => {
+    const cfg = parseConfig(
+      `${base}
+routing:
+  retry: { attempts: 4 }
+  circuit_breaker: { cooldown: 5s }
+models:
+  chat:
+    strategy: weighted
+    targets:
+      - { provider: b, model: claude-3-5-haiku-latest, weight: 3, params: { temperature: 0.2 }, timeouts: { first_token: 2s } }
+      - { provider: a, model: gpt-4o-mini }
+    fallbacks: [cheap]
+    context_fallback: long
+    retry: { base_delay: 100ms, max_delay: 2s, on: [rate_limit, timeout] }
+    timeouts: { first_token: 10s, total: 2m }
+    degradation: { chain: [stale_cache, offline, error], offline_provider: m }
+  cheap: { targets: [ { provider: a, model: gpt-4.1-nano } ] }
+  long: { targets: [ { provider: b, model: claude-sonnet-4 } ] }
+`,
+      'f',
+      {},
+    );
+    const chat = cfg.models.get('chat')!;
+    expect(chat).toEqual({
+      name: 'chat',
+      targets: [
+        {
+          provider: 'b',
+          model: 'claude-3-5-haiku-latest',
+          weight: 3,
+          params: { temperature: 0.2 },
+          timeouts: { firstTokenMs: 2000 },
+        },
+        { provider: 'a', model: 'gpt-4o-mini', weight: 1, params: {}, timeouts: {} },
+      ],
+      strategy: 'weighted',
+      fallbacks: ['cheap'],
+      contextFallback: 'long',
+      retry: { attempts: 4, baseDelayMs: 100, maxDelayMs: 2000, on: ['rate_limit', 'timeout'] },
+      timeouts: { firstTokenMs: 10_000, totalMs: 120_000 },
+      circuitBreaker: {
+        enabled: true,
+        failureRate: 0.5,
+        windowMs: 30_000,
+        minRequests: 10,
+        cooldownMs: 5000,
+      },
+      degradation: { chain: ['stale_cache', 'offline', 'error'], offlineProvider: 'm' },
+    });
+    expect(cfg.models.get('cheap')!.retry.attempts).toBe(4);
+    const a = cfg.providers.get('a')!;
+    expect([a.apiKey, a.apiKeys, a.keyCooldownMs]).toEqual(['k1', ['k1', 'k2'], 10_000]);
+    expect(cfg.providers.get('m')!.mock.faults).toEqual({
+      seed: 7,
+      errors: [{ status: 429, probability: 0.5, message: undefined, retryAfterMs: 2000 }],
+      latency: { distribution: 'uniform', minMs: 10, maxMs: 50, meanMs: 0, stddevMs: 0 },
+      resetProbability: 0,
+      hangProbability: 0,
+      malformedProbability: 0,
+      streamCutAfter: 3,
+      streamCutProbability: 1,
+    });
+  });
+
+  it('rejects bad references and misplaced keys', () => {
+    expect(
+      issuesOf(() =>
+        parseConfig(
+          `${base}
+  o: { type: openai, base_url: http://o, api_key: x, api_keys: [y] }
+  mm: { type: mock, api_key: nope }
+models:
+  chat:
+    targets: [ { provider: a, model: x } ]
+    fallbacks: [chat, ghost]
+    context_fallback: nowhere
+    degradation: { chain: [offline], offline_provider: a }
+    retry: { on: [bad_request] }
+`,
+          'f',
+          {},
+        ),
+      ),
+    ).toEqual([
+      'models.chat.retry.on.0: must be one of rate_limit, server_error, overloaded, timeout, connection',
+    ]);
+    expect(
+      issuesOf(() =>
+        parseConfig(
+          `${base}
+  o: { type: openai, base_url: http://o, api_key: x, api_keys: [y] }
+  mm: { type: mock, api_key: nope }
+models:
+  chat:
+    targets: [ { provider: a, model: x } ]
+    fallbacks: [chat, ghost]
+    context_fallback: nowhere
+    degradation: { chain: [offline], offline_provider: a }
+`,
+          'f',
+          {},
+        ),
+      ),
+    ).toEqual([
+      'providers.o.api_keys: give api_key or api_keys, not both',
+      'providers.mm.api_key: not valid for type mock',
+      'models.chat.fallbacks.0: a model cannot fall back to itself',
+      "models.chat.fallbacks.1: unknown model 'ghost'",
+      "models.chat.context_fallback: unknown model 'nowhere'",
+      "models.chat.degradation.offline_provider: 'a' is not a mock provider",
+    ]);
+  });
+
+  it('REDIS_URL configures redis in zero-config mode; the file key otherwise', async () => {
+    expect((await loadConfig({ env: { REDIS_URL: 'redis://127.0.0.1:6379' } })).redis).toEqual({
+      url: 'redis://127.0.0.1:6379',
+      keyPrefix: 'switchyard:',
+    });
+    expect(parseConfig('redis: { url: redis://r:6379, key_prefix: "sy:" }', 'f', {}).redis).toEqual({
+      url: 'redis://r:6379',
+      keyPrefix: 'sy:',
+    });
   });
 });

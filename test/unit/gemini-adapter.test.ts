@@ -19,11 +19,13 @@ function provider(overrides: Partial<ProviderSpec> = {}): ProviderSpec {
     type: 'gemini',
     baseUrl: 'https://generativelanguage.googleapis.com',
     apiKey: 'AIza-test-key',
+    apiKeys: ['AIza-test-key'],
+    keyCooldownMs: 60_000,
     headers: {},
     timeouts: { connectMs: 1000, headersMs: 1000, bodyMs: 1000 },
     anthropicVersion: '2023-06-01',
     defaultMaxTokens: 4096,
-    mock: { reply: undefined, latencyMs: 0, chunkDelayMs: 0 },
+    mock: { reply: undefined, latencyMs: 0, chunkDelayMs: 0, faults: undefined },
     ...overrides,
   };
 }
