@@ -1,11 +1,14 @@
-// Switchyard load benchmark: direct upstream vs a minimal Fastify+undici forwarder vs Switchyard.
-// See bench/README.md for what it measures and how to read it.
+// Switchyard load benchmark: direct upstream vs a minimal Fastify+undici forwarder vs Switchyard, the
+// latter in several observability variants (metrics / tracing / request logging on and off), each its
+// own gateway process, started one after the other. See bench/README.md for what it measures.
 //
 //   npm --prefix bench install && npm --prefix bench run bench
 //
 // Env knobs: CONNECTIONS (50), DURATION (10 s), WARMUP (2 s), TTFB_N (200), UPSTREAM_CHUNK_DELAY_MS (0),
-// TARGETS (direct,baseline,switchyard), BUILD (1 = run `npm run build` first even if dist/ exists),
-// BENCH_TIMEOUT (s; hard limit for the whole run, default derived from the above).
+// TARGETS (direct,baseline,switchyard,switchyard-bare,switchyard-traced,switchyard-logged),
+// VARIANTS (which switchyard* variants to run; overrides those in TARGETS), SWITCHYARD_CLI (path to the
+// gateway's cli.js; default <repo>/dist/cli.js), BUILD (1 = run `npm run build` first even if dist/
+// exists), BENCH_TIMEOUT (s; hard limit for the whole run, default derived from the above).
 import { execFileSync, fork, spawn } from 'node:child_process';
 import {
   existsSync,
@@ -45,20 +48,63 @@ const DURATION = int('DURATION', 10, 1);
 const WARMUP = int('WARMUP', 2, 0);
 const TTFB_N = int('TTFB_N', 200, 1);
 const CHUNK_DELAY = int('UPSTREAM_CHUNK_DELAY_MS', 0, 0);
-const TARGETS = (process.env.TARGETS ?? 'direct,baseline,switchyard')
-  .split(',')
-  .map((s) => s.trim())
-  .filter(Boolean);
+// The Switchyard variants: each is a separate gateway process with these config overrides.
+const VARIANT_SPECS = {
+  switchyard: {
+    label: 'defaults: metrics on, tracing off, logging warn',
+    metrics: null,
+    tracing: false,
+    level: 'warn',
+  },
+  'switchyard-bare': {
+    label: 'metrics off, tracing off, logging warn',
+    metrics: false,
+    tracing: false,
+    level: 'warn',
+  },
+  'switchyard-traced': {
+    label: 'metrics on, tracing on (sample_ratio 1, OTLP to the sink), logging warn',
+    metrics: true,
+    tracing: true,
+    level: 'warn',
+  },
+  'switchyard-logged': {
+    label: 'defaults + logging info (one JSON line per request to the piped stdout)',
+    metrics: null,
+    tracing: false,
+    level: 'info',
+  },
+};
+const VARIANT_NAMES = Object.keys(VARIANT_SPECS);
+const list = (raw) =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+const TARGETS = list(process.env.TARGETS ?? ['direct', 'baseline', ...VARIANT_NAMES].join(','));
 for (const t of TARGETS) {
-  if (!['direct', 'baseline', 'switchyard'].includes(t)) throw new Error(`TARGETS: unknown target ${t}`);
+  if (!['direct', 'baseline', ...VARIANT_NAMES].includes(t)) throw new Error(`TARGETS: unknown target ${t}`);
+}
+if (process.env.VARIANTS !== undefined && process.env.VARIANTS !== '') {
+  const vs = process.env.VARIANTS === 'none' ? [] : list(process.env.VARIANTS);
+  for (const v of vs) {
+    if (!VARIANT_NAMES.includes(v))
+      throw new Error(`VARIANTS: unknown variant ${v} (${VARIANT_NAMES.join(', ')})`);
+  }
+  for (let i = TARGETS.length - 1; i >= 0; i--) if (VARIANT_NAMES.includes(TARGETS[i])) TARGETS.splice(i, 1);
+  TARGETS.push(...vs);
 }
 if (!TARGETS.includes('direct')) TARGETS.unshift('direct'); // every ratio is relative to direct
+const VARIANTS = VARIANT_NAMES.filter((v) => TARGETS.includes(v)); // always in this order
 const CONN_LEVELS = [...new Set([CONNECTIONS, 1])];
+const TTFB_TARGETS = ['direct', 'baseline', 'switchyard'].filter((t) => TARGETS.includes(t));
 const BUDGET_S = int(
   'BENCH_TIMEOUT',
-  // load runs + streams (generous per-request allowance incl. chunk delays) + start-up/slack
+  // load runs + streams (generous per-request allowance incl. chunk delays) + gateway start/settle/stop
+  // per variant + slack
   CONN_LEVELS.length * TARGETS.length * (WARMUP + DURATION + 3) +
-    (TARGETS.length * (TTFB_N + 20) * (25 + 24 * CHUNK_DELAY)) / 1000 +
+    (TTFB_TARGETS.length * (TTFB_N + 20) * (25 + 24 * CHUNK_DELAY)) / 1000 +
+    VARIANTS.length * 30 +
     90,
   10,
 );
@@ -69,12 +115,19 @@ let cleaningUp = false;
 let tmpDir; // holds the generated Switchyard config
 
 function track(name, proc) {
-  const entry = { name, proc, tail: [] };
+  const entry = { name, proc, tail: [], stopping: false, exit: null };
+  entry.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      entry.exit = { code, signal };
+      resolve(entry.exit);
+    });
+  });
   children.add(entry);
   proc.on('exit', (code, signal) => {
     children.delete(entry);
-    if (!cleaningUp) {
-      const tail = entry.tail.length ? `\n--- last output of ${name} ---\n${entry.tail.join('')}` : '';
+    if (!cleaningUp && !entry.stopping) {
+      const out = entry.tail.join('') + (entry.stdoutTail?.() ?? '');
+      const tail = out ? `\n--- last output of ${name} ---\n${out}` : '';
       void fatal(`${name} exited unexpectedly (code ${code}, signal ${signal})${tail}`);
     }
   });
@@ -87,6 +140,32 @@ function keepTail(entry, stream) {
     entry.tail.push(s);
     if (entry.tail.length > 40) entry.tail.shift();
   });
+}
+
+/** Deliberate stop of one child (SIGTERM, then SIGKILL after timeoutMs); resolves with its exit. */
+async function stopChild(entry, timeoutMs = 10_000) {
+  entry.stopping = true;
+  if (entry.exit) return entry.exit;
+  entry.proc.kill('SIGTERM');
+  const timer = setTimeout(() => entry.proc.kill('SIGKILL'), timeoutMs);
+  const exit = await entry.exited;
+  clearTimeout(timer);
+  return exit;
+}
+
+/** Reads a child's stdout without decoding it: counts bytes and lines and keeps only the last chunk
+ *  (for the error report). Cheap enough for one JSON log line per request, and it keeps the pipe
+ *  drained so that the child's synchronous log writes never block on a full pipe. */
+function drainCounting(entry, stream) {
+  const counter = { bytes: 0, lines: 0 };
+  let last = null;
+  stream.on('data', (buf) => {
+    counter.bytes += buf.length;
+    for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) counter.lines++;
+    last = buf;
+  });
+  entry.stdoutTail = () => (last ? last.subarray(Math.max(0, last.length - 2000)).toString('utf8') : '');
+  return counter;
 }
 
 async function cleanup() {
@@ -161,6 +240,21 @@ function forkHelper(name, script, args, env = {}) {
   });
 }
 
+/** Asks a forked helper for its counters ({ type: 'stats' } over IPC). */
+function helperStats(proc) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('helper did not answer a stats request')), 5000);
+    proc.on('message', function onMsg(m) {
+      if (m?.type !== 'stats') return;
+      clearTimeout(timer);
+      proc.off('message', onMsg);
+      const { type: _t, ...rest } = m;
+      resolve(rest);
+    });
+    proc.send({ type: 'stats' });
+  });
+}
+
 async function waitReady(url, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
@@ -183,6 +277,25 @@ function memOf(pid) {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
     return { rssMiB: round(kib('VmRSS') / 1024, 1), peakRssMiB: round(kib('VmHWM') / 1024, 1) };
+  } catch {
+    return null;
+  }
+}
+
+/** User+system CPU seconds a process has used so far (Linux only; null elsewhere). */
+let clkTck = null;
+function cpuSecondsOf(pid) {
+  try {
+    if (clkTck === null) {
+      try {
+        clkTck = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+      } catch {
+        clkTck = 100;
+      }
+    }
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+    return (Number(f[11]) + Number(f[12])) / clkTck; // utime (14) + stime (15)
   } catch {
     return null;
   }
@@ -264,8 +377,11 @@ async function loadRun(target, connections, duration) {
   instance.on('response', (_client, statusCode, _bytes, responseTime) => {
     if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
   });
+  const cpu0 = target.pid ? cpuSecondsOf(target.pid) : null;
   const r = await instance;
+  const cpu1 = target.pid ? cpuSecondsOf(target.pid) : null;
   const ok = r['2xx'];
+  const cpuS = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null;
   return {
     target: target.name,
     connections,
@@ -277,6 +393,10 @@ async function loadRun(target, connections, duration) {
     timeouts: r.timeouts,
     rps: round(ok / r.duration, 1),
     latencyMs: summarize(latencies),
+    // CPU the target process burnt during the measured run, per request. Far less sensitive to other
+    // load on the machine than req/s or latency (10 ms tick resolution; thousands of requests per run).
+    cpuS: round(cpuS, 2),
+    cpuUsPerReq: cpuS !== null && r.requests.total > 0 ? round((cpuS * 1e6) / r.requests.total, 1) : null,
   };
 }
 
@@ -371,6 +491,85 @@ function table(header, rows) {
 }
 
 // -------------------------------------------------------------------------------------------- main
+/** Settled memory before any traffic, once start-up work (e.g. the tokenizer Switchyard loads after
+ *  listen) is done: RSS unchanged within 0.5 MiB over 500 ms, or 10 s at most. */
+async function settle(pid) {
+  let prev = memOf(pid);
+  for (let i = 0; i < 20 && prev; i++) {
+    await sleep(500);
+    const cur = memOf(pid);
+    if (!cur) return prev;
+    if (Math.abs(cur.rssMiB - prev.rssMiB) < 0.5) return cur;
+    prev = cur;
+  }
+  return prev;
+}
+
+function logLoad(r) {
+  log(
+    `bench:   ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.latencyMs.p50)} ms, p99 ${fmt(r.latencyMs.p99)} ms` +
+      (r.non2xx || r.errors || r.timeouts
+        ? `  (non2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts})`
+        : ''),
+  );
+}
+
+/** Warm-up then a measured run at every concurrency level. `afterFirstWarmup` runs once, after the
+ *  first warm-up (or the first measured run with WARMUP=0): a cheap place to check a variant's wiring. */
+async function measure(t, afterFirstWarmup) {
+  const out = [];
+  for (const connections of CONN_LEVELS) {
+    if (WARMUP > 0) await loadRun(t, connections, WARMUP);
+    if (WARMUP > 0 && afterFirstWarmup) {
+      await afterFirstWarmup();
+      afterFirstWarmup = null;
+    }
+    log(`bench: load ${t.name} c=${connections} ${DURATION}s (load avg ${os.loadavg()[0].toFixed(2)})...`);
+    const r = await loadRun(t, connections, DURATION);
+    logLoad(r);
+    out.push(r);
+    if (afterFirstWarmup) {
+      await afterFirstWarmup();
+      afterFirstWarmup = null;
+    }
+  }
+  return out;
+}
+
+function gatewayConfig(variant, upUrl, sinkUrl) {
+  const spec = VARIANT_SPECS[variant];
+  const lines = ['server: { port: 0, shutdown_timeout: 5s }', `logging: { level: ${spec.level} }`];
+  if (spec.metrics !== null) lines.push(`metrics: { enabled: ${spec.metrics} }`);
+  if (spec.tracing) lines.push(`tracing: { enabled: true, endpoint: ${sinkUrl}/v1/traces, sample_ratio: 1 }`);
+  lines.push(
+    'providers:',
+    `  up: { type: openai, base_url: ${upUrl}/v1, api_key: bench }`,
+    'models:',
+    '  bench: { targets: [ { provider: up, model: gpt-4o-mini } ] }',
+    '',
+  );
+  return lines.join('\n');
+}
+
+async function startGateway(variant, cli, upUrl, sinkUrl) {
+  const configPath = join(tmpDir, `${variant}.yaml`);
+  const configText = gatewayConfig(variant, upUrl, sinkUrl);
+  writeFileSync(configPath, configText);
+  const port = await freePort();
+  const proc = spawn(process.execPath, [cli, 'start', '--config', configPath], {
+    cwd: REPO,
+    env: { ...process.env, NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const entry = track(variant, proc);
+  const stdout = drainCounting(entry, proc.stdout);
+  keepTail(entry, proc.stderr);
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(`${url}/health/ready`, 30_000);
+  log(`bench: ${variant} on ${url} (pid ${proc.pid}; ${VARIANT_SPECS[variant].label})`);
+  return { entry, stdout, target: { name: variant, url, model: 'bench', pid: proc.pid }, configText };
+}
+
 async function main() {
   const startedAt = new Date();
   const loadavgStart = os.loadavg();
@@ -379,10 +578,13 @@ async function main() {
       `chunk_delay=${CHUNK_DELAY}ms targets=${TARGETS.join(',')} (limit ${Math.round(BUDGET_S)}s)`,
   );
 
-  // 0. build if needed
-  const cli = join(REPO, 'dist', 'cli.js');
-  if (TARGETS.includes('switchyard')) {
-    if (!existsSync(cli) || process.env.BUILD === '1') {
+  // 0. build if needed (only for the default dist/; SWITCHYARD_CLI points at a build made elsewhere)
+  const cli = process.env.SWITCHYARD_CLI || join(REPO, 'dist', 'cli.js');
+  if (VARIANTS.length > 0) {
+    if (process.env.SWITCHYARD_CLI) {
+      if (!existsSync(cli)) throw new Error(`SWITCHYARD_CLI=${cli} does not exist`);
+      log(`bench: gateway from SWITCHYARD_CLI=${cli}`);
+    } else if (!existsSync(cli) || process.env.BUILD === '1') {
       log('bench: building the gateway (npm run build)...');
       execFileSync('npm', ['run', 'build'], {
         cwd: REPO,
@@ -394,121 +596,162 @@ async function main() {
     }
   }
 
-  // 1. fake upstream
+  // 1. fake upstream (and the OTLP sink if a variant traces)
   const up = await forkHelper('fake-upstream', 'fake-upstream.mjs', [], {
     UPSTREAM_CHUNK_DELAY_MS: String(CHUNK_DELAY),
   });
   log(`bench: fake upstream on ${up.url}`);
+  let sink = null;
+  if (VARIANTS.some((v) => VARIANT_SPECS[v].tracing)) {
+    sink = await forkHelper('otlp-sink', 'otlp-sink.mjs', []);
+    log(`bench: OTLP sink on ${sink.url}/v1/traces`);
+  }
   const targets = [{ name: 'direct', url: up.url, model: 'gpt-4o-mini', pid: up.proc.pid }];
 
   // 2. baseline forwarder
+  const memBefore = {};
+  const memAfter = {};
   if (TARGETS.includes('baseline')) {
     const bl = await forkHelper('baseline', 'baseline-forwarder.mjs', [up.url]);
     await waitReady(`${bl.url}/health/ready`, 10_000);
     targets.push({ name: 'baseline', url: bl.url, model: 'gpt-4o-mini', pid: bl.proc.pid });
     log(`bench: baseline forwarder on ${bl.url}`);
+    memBefore.baseline = await settle(bl.proc.pid);
   }
 
-  // 3. Switchyard
-  if (TARGETS.includes('switchyard')) {
-    tmpDir = mkdtempSync(join(os.tmpdir(), 'switchyard-bench-'));
-    const configPath = join(tmpDir, 'switchyard.yaml');
-    writeFileSync(
-      configPath,
-      [
-        'server: { port: 0 }',
-        'logging: { level: warn }',
-        'providers:',
-        `  up: { type: openai, base_url: ${up.url}/v1, api_key: bench }`,
-        'models:',
-        '  bench: { targets: [ { provider: up, model: gpt-4o-mini } ] }',
-        '',
-      ].join('\n'),
-    );
-    const port = await freePort();
-    const proc = spawn(process.execPath, [cli, 'start', '--config', configPath], {
-      cwd: REPO,
-      env: { ...process.env, NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const entry = track('switchyard', proc);
-    keepTail(entry, proc.stdout);
-    keepTail(entry, proc.stderr);
-    const url = `http://127.0.0.1:${port}`;
-    await waitReady(`${url}/health/ready`, 30_000);
-    targets.push({ name: 'switchyard', url, model: 'bench', pid: proc.pid });
-    log(`bench: switchyard on ${url} (pid ${proc.pid})`);
-  }
-  const gw = targets.find((t) => t.name === 'switchyard');
-  const bl = targets.find((t) => t.name === 'baseline');
-
-  // Memory before any traffic, once start-up work (e.g. the tokenizer Switchyard loads after listen)
-  // has settled: RSS unchanged within 0.5 MiB over 500 ms, or 10 s at most.
-  const settle = async (pid) => {
-    let prev = memOf(pid);
-    for (let i = 0; i < 20 && prev; i++) {
-      await sleep(500);
-      const cur = memOf(pid);
-      if (Math.abs(cur.rssMiB - prev.rssMiB) < 0.5) return cur;
-      prev = cur;
-    }
-    return prev;
-  };
-  const memBefore = {
-    switchyard: gw ? await settle(gw.pid) : null,
-    baseline: bl ? await settle(bl.pid) : null,
-  };
-
-  // 4. correctness, then load
+  // 3. direct and baseline: correctness, load, streams
   for (const t of targets) t.sanity = await sanityCheck(t);
   log(
     `bench: sanity checks passed (${targets.map((t) => `${t.name}: ${t.sanity.streamEvents} SSE events`).join(', ')})`,
   );
-
   const load = [];
-  for (const connections of CONN_LEVELS) {
-    for (const t of targets) {
-      if (WARMUP > 0) await loadRun(t, connections, WARMUP);
-      log(`bench: load ${t.name} c=${connections} ${DURATION}s...`);
-      const r = await loadRun(t, connections, DURATION);
-      load.push(r);
-      log(
-        `bench:   ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.latencyMs.p50)} ms, p99 ${fmt(r.latencyMs.p99)} ms` +
-          (r.non2xx || r.errors || r.timeouts
-            ? `  (non2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts})`
-            : ''),
-      );
-    }
-  }
-  for (const r of load) {
-    const d = load.find((x) => x.target === 'direct' && x.connections === r.connections);
-    r.vsDirect =
-      r.target === 'direct'
-        ? null
-        : {
-            rpsRatio: round(r.rps / d.rps, 3),
-            addedP50Ms: round(r.latencyMs.p50 - d.latencyMs.p50, 3),
-            addedP99Ms: round(r.latencyMs.p99 - d.latencyMs.p99, 3),
-          };
-  }
-
-  // Switchyard relative to the baseline isolates the gateway's own work from the cost of any Node hop.
-  for (const r of load.filter((x) => x.target === 'switchyard')) {
-    const b = load.find((x) => x.target === 'baseline' && x.connections === r.connections);
-    if (b) {
-      r.vsBaseline = {
-        rpsRatio: round(r.rps / b.rps, 3),
-        addedP50Ms: round(r.latencyMs.p50 - b.latencyMs.p50, 3),
-        addedP99Ms: round(r.latencyMs.p99 - b.latencyMs.p99, 3),
-      };
-    }
-  }
-
-  // 5. streaming time to first byte
   const ttfb = [];
+  for (const t of targets) load.push(...(await measure(t)));
   for (const t of targets) {
     log(`bench: ${TTFB_N} sequential streams against ${t.name}...`);
     ttfb.push(await ttfbRun(t, TTFB_N, Math.min(20, TTFB_N)));
+  }
+  const blT = targets.find((t) => t.name === 'baseline');
+  if (blT) memAfter.baseline = memOf(blT.pid);
+
+  // 4. the Switchyard variants, one gateway process at a time
+  if (VARIANTS.length > 0) tmpDir = mkdtempSync(join(os.tmpdir(), 'switchyard-bench-'));
+  const variants = [];
+  for (const variant of VARIANTS) {
+    const spec = VARIANT_SPECS[variant];
+    const upBefore = await helperStats(up.proc);
+    const sinkBefore = sink ? await helperStats(sink.proc) : null;
+    const gw = await startGateway(variant, cli, up.url, sink?.url);
+    const t = gw.target;
+    targets.push(t);
+    memBefore[variant] = await settle(t.pid);
+    const linesAtStart = gw.stdout.lines;
+
+    // correctness, and proof that the variant is what its name says
+    t.sanity = await sanityCheck(t);
+    const metricsRes = await fetch(`${t.url}/metrics`);
+    const metricsBody = await metricsRes.text();
+    const metricsOn = metricsRes.status === 200 && metricsBody.includes('# HELP');
+    const wantMetrics = spec.metrics !== false;
+    if (metricsOn !== wantMetrics) {
+      throw new Error(
+        `${variant}: GET /metrics answered ${metricsRes.status}; expected metrics ${wantMetrics ? 'on' : 'off'}`,
+      );
+    }
+    const check = async () => {
+      if (spec.tracing) {
+        // The warm-up has queued far more than one 512-span batch, so the BatchSpanProcessor is exporting.
+        const deadline = Date.now() + 10_000;
+        let st = await helperStats(sink.proc);
+        while (st.spans <= sinkBefore.spans && Date.now() < deadline) {
+          await sleep(200);
+          st = await helperStats(sink.proc);
+        }
+        if (st.spans <= sinkBefore.spans) throw new Error(`${variant}: the OTLP sink received no spans`);
+        log(`bench:   tracing check: ${st.spans - sinkBefore.spans} spans received so far`);
+      }
+      if (spec.level === 'info' && gw.stdout.lines <= linesAtStart) {
+        throw new Error(`${variant}: logging info but no request log lines on stdout`);
+      }
+      if (spec.level !== 'info' && gw.stdout.lines > linesAtStart) {
+        log(
+          `bench:   WARNING ${variant} wrote ${gw.stdout.lines - linesAtStart} stdout lines at level ${spec.level}`,
+        );
+      }
+    };
+
+    const rows = await measure(t, check);
+    load.push(...rows);
+    if (variant === 'switchyard') {
+      log(`bench: ${TTFB_N} sequential streams against ${variant}...`);
+      ttfb.push(await ttfbRun(t, TTFB_N, Math.min(20, TTFB_N)));
+    }
+    memAfter[variant] = memOf(t.pid);
+    const loadavg = os.loadavg();
+
+    // Stop it (a graceful shutdown flushes the span queue), then read the counters.
+    const exit = await stopChild(gw.entry);
+    const upAfter = await helperStats(up.proc);
+    const sinkAfter = sink ? await helperStats(sink.proc) : null;
+    const upstreamRequests = upAfter.requests - upBefore.requests;
+    const evidence = {
+      metricsEndpoint: metricsRes.status,
+      upstreamRequests,
+      stdoutLines: gw.stdout.lines,
+      stdoutMiB: round(gw.stdout.bytes / 2 ** 20, 2),
+      exit,
+    };
+    if (sink) {
+      const spans = sinkAfter.spans - sinkBefore.spans;
+      Object.assign(evidence, {
+        spansExported: spans,
+        otlpExports: sinkAfter.exports - sinkBefore.exports,
+        otlpMiB: round((sinkAfter.bytes - sinkBefore.bytes) / 2 ** 20, 2),
+        otlpUnparsed: sinkAfter.bad - sinkBefore.bad,
+        spansPerUpstreamRequest: upstreamRequests ? round(spans / upstreamRequests, 3) : null,
+      });
+    }
+    if (spec.tracing && !(evidence.spansExported > 0)) throw new Error(`${variant}: no spans exported`);
+    variants.push({
+      name: variant,
+      description: spec.label,
+      config: gw.configText,
+      loadavg: loadavg.map((x) => round(x)),
+      evidence,
+    });
+    log(
+      `bench: ${variant} stopped (exit ${exit.code ?? exit.signal}); upstream requests ${upstreamRequests}, ` +
+        `stdout lines ${gw.stdout.lines}` +
+        (spec.tracing ? `, spans exported ${evidence.spansExported} in ${evidence.otlpExports} exports` : ''),
+    );
+  }
+
+  // 5. ratios
+  const find = (target, connections) =>
+    load.find((x) => x.target === target && x.connections === connections);
+  const rel = (r, ref) =>
+    ref
+      ? {
+          rpsRatio: round(r.rps / ref.rps, 3),
+          addedP50Ms: round(r.latencyMs.p50 - ref.latencyMs.p50, 3),
+          addedP99Ms: round(r.latencyMs.p99 - ref.latencyMs.p99, 3),
+        }
+      : null;
+  for (const r of load) {
+    r.vsDirect = r.target === 'direct' ? null : rel(r, find('direct', r.connections));
+    // A variant relative to the baseline isolates the gateway's own work from the cost of any Node hop.
+    if (VARIANT_NAMES.includes(r.target)) {
+      r.vsBaseline = rel(r, find('baseline', r.connections));
+      // ... and relative to switchyard-bare, what metrics, tracing and request logging cost.
+      if (r.target !== 'switchyard-bare') {
+        const bare = find('switchyard-bare', r.connections);
+        r.vsBare = rel(r, bare);
+        if (r.vsBare && r.cpuUsPerReq !== null && bare.cpuUsPerReq) {
+          r.vsBare.cpuRatio = round(r.cpuUsPerReq / bare.cpuUsPerReq, 3);
+          r.vsBare.addedCpuUsPerReq = round(r.cpuUsPerReq - bare.cpuUsPerReq, 1);
+        }
+      }
+    }
   }
   const dT = ttfb.find((x) => x.target === 'direct');
   for (const r of ttfb) {
@@ -520,7 +763,6 @@ async function main() {
             addedTtfbP99Ms: round(r.ttfbMs.p99 - dT.ttfbMs.p99, 3),
           };
   }
-
   const tB = ttfb.find((x) => x.target === 'baseline');
   const tS = ttfb.find((x) => x.target === 'switchyard');
   if (tB && tS) {
@@ -529,8 +771,6 @@ async function main() {
       addedTtfbP99Ms: round(tS.ttfbMs.p99 - tB.ttfbMs.p99, 3),
     };
   }
-
-  const memAfter = { switchyard: gw ? memOf(gw.pid) : null, baseline: bl ? memOf(bl.pid) : null };
   const loadavgEnd = os.loadavg();
 
   // 6. report
@@ -545,6 +785,7 @@ async function main() {
       loadavgStart: loadavgStart.map((x) => round(x)),
       loadavgEnd: loadavgEnd.map((x) => round(x)),
       commit: gitCommit(),
+      switchyardCli: VARIANTS.length > 0 ? cli : null,
     },
     config: {
       connections: CONN_LEVELS,
@@ -554,6 +795,7 @@ async function main() {
       upstreamChunkDelayMs: CHUNK_DELAY,
       targets: targets.map(({ name, url, model }) => ({ name, url, model })),
     },
+    variants,
     load,
     ttfb,
     memory: { before: memBefore, after: memAfter },
@@ -566,15 +808,34 @@ async function main() {
   md.push(
     `## Switchyard load benchmark (${results.env.commit ?? 'unknown commit'}, node ${process.version}, ${results.env.cpus} CPUs)`,
   );
+  if (process.env.SWITCHYARD_CLI && VARIANTS.length > 0) {
+    md.push('');
+    md.push(`Gateway: \`${cli}\` (SWITCHYARD_CLI), not the repository's dist/.`);
+  }
   md.push('');
   md.push(
     `Non-streaming POST /v1/chat/completions, ${DURATION}s per run after ${WARMUP}s warm-up. ` +
-      `Latency in ms; "+p50/+p99" = target minus direct; "rps ratio" = target / direct.`,
+      `Latency in ms; "+p50/+p99" = target minus direct; "rps ratio" = target / direct; ` +
+      `"vs baseline" columns = target / baseline (rps) and target minus baseline (ms).`,
   );
   md.push('');
   md.push(
     table(
-      ['target', 'conns', 'req/s', 'p50', 'p99', 'rps ratio', '+p50', '+p99', 'errors'],
+      [
+        'target',
+        'conns',
+        'req/s',
+        'p50',
+        'p99',
+        'rps ratio',
+        '+p50',
+        '+p99',
+        'rps vs bl',
+        '+p50 vs bl',
+        '+p99 vs bl',
+        'CPU µs/req',
+        'errors',
+      ],
       load.map((r) => [
         r.target,
         r.connections,
@@ -584,11 +845,15 @@ async function main() {
         r.vsDirect ? fmt(r.vsDirect.rpsRatio) : '1.00',
         r.vsDirect ? signed(r.vsDirect.addedP50Ms) : '-',
         r.vsDirect ? signed(r.vsDirect.addedP99Ms) : '-',
+        r.vsBaseline ? fmt(r.vsBaseline.rpsRatio) : '-',
+        r.vsBaseline ? signed(r.vsBaseline.addedP50Ms) : '-',
+        r.vsBaseline ? signed(r.vsBaseline.addedP99Ms) : '-',
+        fmt(r.cpuUsPerReq, 0),
         r.non2xx + r.errors + r.timeouts,
       ]),
     ),
   );
-  const vsB = load.filter((r) => r.vsBaseline);
+  const vsB = load.filter((r) => r.target === 'switchyard' && r.vsBaseline);
   if (vsB.length > 0) {
     md.push('');
     md.push(
@@ -604,6 +869,96 @@ async function main() {
           : ''),
     );
   }
+
+  // Observability overhead: every variant relative to switchyard-bare, at each concurrency.
+  const obsRows = load.filter((r) => r.vsBare);
+  if (obsRows.length > 0) {
+    md.push('');
+    md.push('### Observability overhead');
+    md.push('');
+    md.push(
+      'Each variant relative to `switchyard-bare` (metrics off, tracing off, logging warn), same concurrency. ' +
+        '"rps vs bare" = variant / bare; "Δ" = variant minus bare, in ms. Differences under ~5-10% are ' +
+        'within run-to-run noise on a shared machine. "CPU µs/req" = user+system CPU of the gateway ' +
+        'process during the measured run ÷ requests. It is less sensitive to other load than req/s and ' +
+        'latency, not immune: when the gateway is starved, fixed costs (GC, timers, event-loop turns) ' +
+        'are spread over fewer requests and it rises too.',
+    );
+    md.push('');
+    const bareRows = load.filter((r) => r.target === 'switchyard-bare');
+    const rowsInOrder = CONN_LEVELS.flatMap((c) => [
+      ...bareRows.filter((r) => r.connections === c),
+      ...obsRows.filter((r) => r.connections === c),
+    ]);
+    md.push(
+      table(
+        [
+          'variant',
+          'conns',
+          'req/s',
+          'rps vs bare',
+          'p50',
+          'Δp50',
+          'p99',
+          'Δp99',
+          'CPU µs/req',
+          'ΔCPU µs/req',
+        ],
+        rowsInOrder.map((r) => [
+          r.target,
+          r.connections,
+          fmt(r.rps, 0),
+          r.vsBare ? `${fmt(r.vsBare.rpsRatio, 3)} (${signed((r.vsBare.rpsRatio - 1) * 100, 1)}%)` : '1.000',
+          fmt(r.latencyMs.p50),
+          r.vsBare ? signed(r.vsBare.addedP50Ms) : '-',
+          fmt(r.latencyMs.p99),
+          r.vsBare ? signed(r.vsBare.addedP99Ms) : '-',
+          fmt(r.cpuUsPerReq, 0),
+          r.vsBare?.addedCpuUsPerReq !== undefined
+            ? `${signed(r.vsBare.addedCpuUsPerReq, 0)} (${signed((r.vsBare.cpuRatio - 1) * 100, 1)}%)`
+            : '-',
+        ]),
+      ),
+    );
+  }
+  if (variants.length > 0) {
+    md.push('');
+    md.push(
+      'What each variant did (counted over its whole life: sanity checks, warm-ups, measured runs' +
+        (VARIANTS.includes('switchyard') ? ', and for `switchyard` the streams' : '') +
+        '):',
+    );
+    md.push('');
+    md.push(
+      table(
+        [
+          'variant',
+          'config',
+          '/metrics',
+          'upstream reqs',
+          'stdout lines',
+          'stdout MiB',
+          'spans exported',
+          'OTLP exports',
+          'spans/upstream req',
+        ],
+        variants.map((v) => [
+          v.name,
+          v.description,
+          v.evidence.metricsEndpoint,
+          v.evidence.upstreamRequests,
+          v.evidence.stdoutLines,
+          fmt(v.evidence.stdoutMiB),
+          v.evidence.spansExported ?? '-',
+          v.evidence.otlpExports ?? '-',
+          v.evidence.spansPerUpstreamRequest !== undefined && VARIANT_SPECS[v.name].tracing
+            ? fmt(v.evidence.spansPerUpstreamRequest)
+            : '-',
+        ]),
+      ),
+    );
+  }
+
   md.push('');
   md.push(
     `Streaming: ${TTFB_N} sequential requests (stream: true, upstream chunk delay ${CHUNK_DELAY} ms); ` +
@@ -639,8 +994,13 @@ async function main() {
   md.push(
     table(
       ['process', 'RSS before (MiB)', 'RSS after (MiB)', 'delta', 'peak (VmHWM)'],
-      ['switchyard', 'baseline'].filter((n) => memBefore[n]).map(memRow),
+      [...VARIANTS, 'baseline'].filter((n) => memBefore[n]).map(memRow),
     ),
+  );
+  md.push('');
+  md.push(
+    '"after" = once that process has served all its traffic: its load runs, plus the streams for ' +
+      '`switchyard` and `baseline`.',
   );
   md.push('');
   md.push(
