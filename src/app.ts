@@ -73,6 +73,7 @@ export async function buildApp(opts: BuildOptions): Promise<{ app: FastifyInstan
     },
   });
   if (config.metrics.enabled) metrics = createMetrics(state);
+  await state.initBreakers(app.log);
   // Tracing off means no OpenTelemetry SDK at all on the request path, not a sampled-out one.
   const tracing = config.tracing.enabled
     ? createOtelTracing(config.tracing, VERSION, opts.spanExporter)

@@ -89,6 +89,8 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
     models.set(name, resolveModel(name, m, raw, issues));
   }
   checkModelReferences(models, raw, issues);
+  // `provider/model` requests have no model entry; they route with the `routing:` defaults.
+  const directRoute = routeSettings('routing', {}, raw.routing ?? {}, issues);
 
   const tracing = raw.tracing ?? {};
   const adminKey = raw.admin?.key || undefined;
@@ -110,6 +112,7 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
     sentry: { dsn: raw.sentry?.dsn || undefined, environment: raw.sentry?.environment || undefined },
     providers,
     models,
+    directRoute,
     source,
   };
 }
@@ -293,16 +296,11 @@ type RawRouting = NonNullable<RawConfig['routing']>;
 
 function resolveModel(name: string, m: RawModel, raw: RawConfig, issues: string[]): ModelSpec {
   const at = `models.${name}`;
-  const d: RawRouting = raw.routing ?? {};
   m.targets.forEach((t, i) => {
     if (raw.providers?.[t.provider] === undefined) {
       issues.push(`${at}.targets.${i}.provider: unknown provider '${t.provider}'`);
     }
   });
-  const retry = { ...d.retry, ...m.retry };
-  const timeouts = { ...d.timeouts, ...m.timeouts };
-  const cb = { ...d.circuit_breaker, ...m.circuit_breaker };
-  const degradation = m.degradation ?? d.degradation;
   return {
     name,
     targets: m.targets.map((t, i) => ({
@@ -326,9 +324,25 @@ function resolveModel(name: string, m: RawModel, raw: RawConfig, issues: string[
           : { totalMs: duration(t.timeouts.total, `${at}.targets.${i}.timeouts.total`, 0, issues) }),
       },
     })),
-    strategy: m.strategy ?? d.strategy ?? 'ordered',
     fallbacks: m.fallbacks ?? [],
     contextFallback: m.context_fallback,
+    ...routeSettings(at, m, raw.routing ?? {}, issues),
+  };
+}
+
+export type RouteSettings = Pick<
+  ModelSpec,
+  'strategy' | 'retry' | 'timeouts' | 'circuitBreaker' | 'degradation'
+>;
+
+/** Strategy, retry, timeouts, breaker and degradation: the model's own keys over `routing:` defaults. */
+function routeSettings(at: string, m: RawRouting, d: RawRouting, issues: string[]): RouteSettings {
+  const retry = { ...d.retry, ...m.retry };
+  const timeouts = { ...d.timeouts, ...m.timeouts };
+  const cb = { ...d.circuit_breaker, ...m.circuit_breaker };
+  const degradation = m.degradation ?? d.degradation;
+  return {
+    strategy: m.strategy ?? d.strategy ?? 'ordered',
     retry: {
       attempts: retry.attempts ?? DEFAULT_RETRY.attempts,
       baseDelayMs: duration(retry.base_delay, `${at}.retry.base_delay`, DEFAULT_RETRY.baseDelayMs, issues),

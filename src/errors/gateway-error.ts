@@ -104,6 +104,14 @@ export class ClientAbortError extends GatewayError {
   }
 }
 
+/**
+ * Why an aborted signal was aborted: the gateway's own reason (a timeout, as an UpstreamError) when it
+ * gave one, else the client went away.
+ */
+export function abortError(signal: AbortSignal): GatewayError {
+  return isGatewayError(signal.reason) ? signal.reason : new ClientAbortError();
+}
+
 export function isClientAbort(err: unknown): boolean {
   return isGatewayError(err) && err.code === 'client_closed_request';
 }

@@ -6,6 +6,7 @@ import type { EventBus } from '../core/event-bus.js';
  */
 
 const WINDOW = 100;
+const CLIENT_CLASSES: ReadonlySet<string> = new Set(['bad_request', 'context_length', 'content_policy']);
 const MAX_AGE_MS = 5 * 60_000;
 const DEGRADED_ERROR_RATE = 0.5;
 const MIN_SAMPLES = 5;
@@ -42,10 +43,14 @@ export class ProviderStats {
     private readonly now: () => number = Date.now,
   ) {
     events.on('ai.response.completed', (e) => this.record(e.provider, true, e.upstreamMs, undefined));
+    // Every failed attempt, so a provider that fails and is then saved by a retry still shows it.
+    events.on('ai.attempt.failed', (e) => {
+      // The client's own bad request says nothing about the provider's health.
+      if (!CLIENT_CLASSES.has(e.errorType)) this.record(e.provider, false, 0, e.code);
+    });
+    // A stream that broke after its first byte was not an attempt failure; it counts here.
     events.on('ai.response.error', (e) => {
-      // A client's own bad request says nothing about the provider's health.
-      if (e.provider && (e.status >= 500 || e.status === 429))
-        this.record(e.provider ?? '', false, e.upstreamMs ?? 0, e.code);
+      if (e.midStream && e.provider) this.record(e.provider, false, e.upstreamMs ?? 0, e.code);
     });
   }
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { LabelLimiter } from '../observability/label-limiter.js';
 import type { GatewayState } from '../services/gateway-state.js';
 
@@ -15,6 +15,8 @@ const TTFT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
 /** Gateway overhead is sub-millisecond when healthy; the buckets resolve that range. */
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const MAX_MODELS = 200;
+/** Ordered by severity so `max()` over instances reads as the worst state anywhere. */
+const CIRCUIT_STATE_VALUE: Readonly<Record<string, number>> = { closed: 0, half_open: 1, open: 2 };
 
 export interface GatewayMetrics {
   registry: Registry;
@@ -85,6 +87,30 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
     labelNames: ['event'] as const,
     registers: [registry],
   });
+  const circuitState = new Gauge({
+    name: 'switchyard_circuit_state',
+    help: 'Circuit breaker state per target: 0 closed, 1 half_open, 2 open.',
+    labelNames: ['provider', 'model'] as const,
+    registers: [registry],
+  });
+  const attemptFailures = new Counter({
+    name: 'switchyard_attempt_failures_total',
+    help: 'Failed upstream attempts (retries and failovers included) by class and what happened next.',
+    labelNames: ['provider', 'model', 'error_type', 'next'] as const,
+    registers: [registry],
+  });
+  const streamFailures = new Counter({
+    name: 'switchyard_stream_failures_total',
+    help: 'Stream failures: before the first byte (failed over invisibly) or after it (error event to the client).',
+    labelNames: ['provider', 'model', 'phase'] as const,
+    registers: [registry],
+  });
+  const circuitTransitions = new Counter({
+    name: 'switchyard_circuit_transitions_total',
+    help: 'Circuit breaker state changes per target, by the state entered.',
+    labelNames: ['provider', 'model', 'to'] as const,
+    registers: [registry],
+  });
   for (const r of ['success', 'failure']) reloads.inc({ result: r }, 0);
 
   state.events.on('ai.response.completed', (e) => {
@@ -109,6 +135,24 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
       model: models.get(e.model ?? 'none'),
       error_type: e.errorType,
     });
+    if (e.midStream) {
+      streamFailures.inc({
+        provider: e.provider ?? 'none',
+        model: models.get(e.upstreamModel ?? 'none'),
+        phase: 'after_first_byte',
+      });
+    }
+  });
+  state.events.on('ai.attempt.failed', (e) => {
+    const model = models.get(e.model);
+    attemptFailures.inc({ provider: e.provider, model, error_type: e.errorType, next: e.next });
+    // Before the first byte a stream's failure is invisible to the client: the next attempt takes over.
+    if (e.stream) streamFailures.inc({ provider: e.provider, model, phase: 'before_first_byte' });
+  });
+  state.events.on('ai.circuit.state_changed', (e) => {
+    const labels = { provider: e.provider, model: models.get(e.model) };
+    circuitState.set(labels, CIRCUIT_STATE_VALUE[e.to] ?? 0);
+    circuitTransitions.inc({ ...labels, to: e.to });
   });
   state.events.on('ai.config.reloaded', (e) => {
     reloads.inc({ result: e.ok ? 'success' : 'failure' });

@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
 import { GatewayError, isClientAbort, isGatewayError } from '../errors/gateway-error.js';
+import { setResilienceHeaders } from '../routes/v1/index.js';
 
 /**
  * Body parsing and the single error handler. Every failure leaves as OpenAI's error shape with a 4xx
@@ -47,6 +48,7 @@ async function requestErrorsPlugin(app: FastifyInstance): Promise<void> {
     // The client is gone: nothing to send and nothing wrong with the gateway.
     if (isClientAbort(gw)) return reply.code(499).send(gw.toBody());
     if (gw.status >= 500 && gw.code === 'internal_error') request.log.error({ err }, 'unhandled error');
+    if (request.meta) setResilienceHeaders(request.meta, reply);
     reply.code(gw.status).headers(gw.headers).send(gw.toBody());
   });
 

@@ -39,6 +39,20 @@ export default async function healthRoutes(app: FastifyInstance, opts: HealthRou
     const mem = process.memoryUsage();
     const providers: Record<string, unknown> = {};
     for (const p of config.providers.values()) providers[p.id] = { type: p.type, ...stats.snapshot(p.id) };
+    const targets: Record<string, unknown> = {};
+    for (const c of state.breakers.snapshot()) {
+      const load = state.targetStats.load(`${c.provider}/${c.model}`);
+      targets[`${c.provider}/${c.model}`] = {
+        circuit: c.state,
+        opened_at: c.openedAt === null ? null : new Date(c.openedAt).toISOString(),
+        requests: c.requests,
+        failures: c.failures,
+        error_rate: c.requests === 0 ? 0 : Math.round((c.failures / c.requests) * 1000) / 1000,
+        in_flight: load.inFlight,
+        latency_ms: load.latencyMs === undefined ? null : Math.round(load.latencyMs * 100) / 100,
+        ttft_ms: load.ttftMs === undefined ? null : Math.round(load.ttftMs * 100) / 100,
+      };
+    }
     return {
       ...summary,
       started_at: new Date(state.startedAt).toISOString(),
@@ -47,6 +61,8 @@ export default async function healthRoutes(app: FastifyInstance, opts: HealthRou
       // Redis and Postgres join here when the features that need them are configured.
       dependencies: {},
       providers,
+      // Every target that has served traffic: circuit state over the breaker window, live latency averages.
+      targets,
     };
   });
 }

@@ -2,17 +2,17 @@ import type { EventBus } from '../core/event-bus.js';
 import { SSE_DONE, sseData } from '../core/sse.js';
 import type { SpanHandle } from '../core/trace-context.js';
 import {
-  ClientAbortError,
   type GatewayError,
+  isClientAbort,
   isGatewayError,
   isUpstreamError,
   UpstreamError,
 } from '../errors/gateway-error.js';
 import type { ResponseIdentity } from '../types/events.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest } from '../types/openai.js';
-import type { CallContext, ProviderClient, Target } from '../upstream/types.js';
+import { type ExecutionRequest, type ExecutorDeps, execute } from './executor.js';
 import type { RequestMeta } from './request-meta.js';
-import type { ResolvedRoute, Runtime } from './runtime.js';
+import type { Runtime } from './runtime.js';
 
 export interface ChatCall {
   requestId: string;
@@ -24,78 +24,127 @@ export interface ChatCall {
   events: EventBus;
   /** The caller's team, once keys exist. */
   team: string;
+  exec: ExecutorDeps;
 }
-
-type RoutedTarget = Target & { client: ProviderClient };
 
 export async function completeChat(
   runtime: Runtime,
   req: ChatCompletionRequest,
   call: ChatCall,
 ): Promise<ChatCompletion> {
-  const target = pickTarget(runtime.resolve(req.model), req, call);
-  const attempt = call.span.child(`chat ${target.upstreamModel}`, 'client', attemptAttributes(target));
+  const route = runtime.resolve(req.model);
+  begin(call, route.model, false);
   const t0 = performance.now();
   try {
-    const result = await target.client.chat(req, target, upstreamContext(call, attempt));
-    call.meta.upstreamRequestId = result.upstreamRequestId;
-    if (result.completion.usage) call.meta.usage = result.completion.usage;
-    attempt.setAttributes(usageAttributes(call.meta));
-    return result.completion;
+    const exec = await execute(
+      runtime,
+      route,
+      executionRequest(call, false),
+      (target, params, ctx) => target.client.chat(withParams(req, params), target, ctx),
+      call.exec,
+    );
+    call.meta.upstreamRequestId = exec.result.upstreamRequestId;
+    if (exec.result.completion.usage) call.meta.usage = exec.result.completion.usage;
+    exec.finish({ ok: true, attributes: usageAttributes(call.meta) });
+    return exec.result.completion;
   } catch (err) {
-    attempt.fail(err);
     throw recordFailure(err, call.meta, false);
   } finally {
     call.meta.upstreamMs = performance.now() - t0;
-    attempt.end();
   }
 }
 
 /**
- * Opens the upstream stream and waits for its first chunk before returning, so that any failure up to
- * that point is an ordinary HTTP error (and, later, a failover). After this resolves the response is
- * committed: failures become an SSE error event, never a fake `[DONE]`.
+ * Opens the stream (failing over between targets invisibly) and waits for its first chunk before
+ * returning, so any failure up to that point is an ordinary HTTP error. After this resolves the
+ * response is committed: a failure becomes an SSE error event, never a fake `[DONE]`.
  */
 export async function startChatStream(
   runtime: Runtime,
   req: ChatCompletionRequest,
   call: ChatCall,
 ): Promise<AsyncGenerator<string>> {
-  const target = pickTarget(runtime.resolve(req.model), req, call);
-  const attempt = call.span.child(`chat ${target.upstreamModel}`, 'client', attemptAttributes(target));
+  const route = runtime.resolve(req.model);
+  begin(call, route.model, true);
   const t0 = performance.now();
-  let it: AsyncIterator<ChatCompletionChunk>;
-  let first: IteratorResult<ChatCompletionChunk>;
+  let exec: Awaited<ReturnType<typeof openStream>>;
   try {
-    const stream = await target.client.chatStream(req, target, upstreamContext(call, attempt));
-    call.meta.upstreamRequestId = stream.upstreamRequestId;
-    it = stream.chunks[Symbol.asyncIterator]();
-    first = await it.next();
+    exec = await openStream(runtime, route, req, call);
   } catch (err) {
     call.meta.upstreamMs = performance.now() - t0;
-    attempt.fail(err);
-    attempt.end();
     throw recordFailure(err, call.meta, false);
   }
   call.meta.upstreamMs = performance.now() - t0;
+  call.meta.upstreamRequestId = exec.result.upstreamRequestId;
   call.meta.firstTokenMs = performance.now() - call.startedAt;
   if (call.events.has('ai.response.streaming')) {
     call.events.emit('ai.response.streaming', { ...identity(call), firstTokenMs: call.meta.firstTokenMs });
   }
-  return frames(first, it, req.stream_options?.include_usage === true, call, attempt);
+  return frames(
+    exec.result.first,
+    exec.result.it,
+    req.stream_options?.include_usage === true,
+    call,
+    exec.finish,
+  );
 }
 
-function pickTarget(route: ResolvedRoute, req: ChatCompletionRequest, call: ChatCall): RoutedTarget {
-  // Routing strategies and failover across targets arrive with the resilience stage; until then a
-  // model is served by its first target.
-  const target = route.targets[0]!;
-  const meta = call.meta;
-  meta.model = route.model;
-  meta.provider = target.provider.id;
-  meta.upstreamModel = target.upstreamModel;
-  meta.stream = req.stream === true;
-  if (call.events.has('ai.response.started')) call.events.emit('ai.response.started', identity(call));
-  return target;
+function openStream(
+  runtime: Runtime,
+  route: ReturnType<Runtime['resolve']>,
+  req: ChatCompletionRequest,
+  call: ChatCall,
+) {
+  return execute(
+    runtime,
+    route,
+    executionRequest(call, true),
+    async (target, params, ctx) => {
+      const stream = await target.client.chatStream(withParams(req, params), target, ctx);
+      const it = stream.chunks[Symbol.asyncIterator]();
+      try {
+        const first = await it.next();
+        return { it, first, upstreamRequestId: stream.upstreamRequestId };
+      } catch (err) {
+        // Release the upstream body of the failed attempt before the next one starts.
+        await it.return?.().catch(() => {});
+        throw err;
+      }
+    },
+    call.exec,
+  );
+}
+
+function begin(call: ChatCall, model: string, stream: boolean): void {
+  call.meta.model = model;
+  call.meta.stream = stream;
+}
+
+function executionRequest(call: ChatCall, stream: boolean): ExecutionRequest {
+  return {
+    requestId: call.requestId,
+    signal: call.signal,
+    startedAt: call.startedAt,
+    span: call.span,
+    meta: call.meta,
+    stream,
+    team: call.team,
+    operation: 'chat',
+  };
+}
+
+function usageAttributes(meta: RequestMeta) {
+  return {
+    'gen_ai.usage.input_tokens': meta.usage?.prompt_tokens,
+    'gen_ai.usage.output_tokens': meta.usage?.completion_tokens,
+    'switchyard.upstream_request_id': meta.upstreamRequestId,
+  };
+}
+
+/** A target's configured params win over the client's: they are the operator's decision. */
+function withParams(req: ChatCompletionRequest, params: Record<string, unknown>): ChatCompletionRequest {
+  for (const _ in params) return { ...req, ...params, model: req.model, messages: req.messages };
+  return req;
 }
 
 export function identity(call: ChatCall): ResponseIdentity {
@@ -110,36 +159,16 @@ export function identity(call: ChatCall): ResponseIdentity {
   };
 }
 
-function upstreamContext(call: ChatCall, attempt: SpanHandle): CallContext {
-  return { requestId: call.requestId, signal: call.signal, headers: attempt.propagationHeaders() };
-}
-
-function attemptAttributes(target: RoutedTarget) {
-  return {
-    'gen_ai.system': target.provider.type,
-    'gen_ai.request.model': target.upstreamModel,
-    'switchyard.provider': target.provider.id,
-  };
-}
-
-function usageAttributes(meta: RequestMeta) {
-  return {
-    'gen_ai.usage.input_tokens': meta.usage?.prompt_tokens,
-    'gen_ai.usage.output_tokens': meta.usage?.completion_tokens,
-    'switchyard.upstream_request_id': meta.upstreamRequestId,
-  };
-}
-
 /** Notes the failure on the request for the settle step, and passes the error on. */
 function recordFailure(err: unknown, meta: RequestMeta, midStream: boolean): unknown {
-  if (err instanceof ClientAbortError) {
+  if (isClientAbort(err)) {
     meta.clientAborted = true;
     return err;
   }
   if (isGatewayError(err)) {
     meta.error = {
       code: err.code,
-      errorType: isUpstreamError(err) ? err.errorClass : 'gateway',
+      errorType: isUpstreamError(err) ? err.errorClass : err.code,
       status: err.status,
       midStream,
     };
@@ -152,9 +181,10 @@ async function* frames(
   it: AsyncIterator<ChatCompletionChunk>,
   includeUsage: boolean,
   call: ChatCall,
-  attempt: SpanHandle,
+  finish: (outcome: { ok: boolean; attributes?: ReturnType<typeof usageAttributes> }) => void,
 ): AsyncGenerator<string> {
   let waiting = 0;
+  let ok = false;
   try {
     let r = first;
     while (!r.done) {
@@ -170,11 +200,10 @@ async function* frames(
       r = await it.next();
       waiting += performance.now() - t;
     }
-    attempt.setAttributes(usageAttributes(call.meta));
+    ok = true;
     yield SSE_DONE;
   } catch (err) {
-    attempt.fail(err);
-    if (err instanceof ClientAbortError || call.signal.aborted) {
+    if (isClientAbort(err) || call.signal.aborted) {
       call.meta.clientAborted = true;
       return;
     }
@@ -191,7 +220,7 @@ async function* frames(
     yield sseData(gw.toBody());
   } finally {
     call.meta.upstreamMs = (call.meta.upstreamMs ?? 0) + waiting;
-    attempt.end();
+    finish({ ok, attributes: usageAttributes(call.meta) });
     await it.return?.();
   }
 }

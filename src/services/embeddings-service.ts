@@ -1,5 +1,7 @@
+import { isClientAbort, isGatewayError, isUpstreamError } from '../errors/gateway-error.js';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '../types/openai.js';
 import type { ChatCall } from './chat-service.js';
+import { execute } from './executor.js';
 import type { Runtime } from './runtime.js';
 
 export async function createEmbeddings(
@@ -7,28 +9,42 @@ export async function createEmbeddings(
   req: EmbeddingsRequest,
   call: ChatCall,
 ): Promise<EmbeddingsResponse> {
-  const target = runtime.resolve(req.model).targets[0]!;
-  call.meta.model = req.model;
-  call.meta.provider = target.provider.id;
-  call.meta.upstreamModel = target.upstreamModel;
-  const attempt = call.span.child(`embeddings ${target.upstreamModel}`, 'client', {
-    'gen_ai.system': target.provider.type,
-    'gen_ai.request.model': target.upstreamModel,
-  });
+  const route = runtime.resolve(req.model);
+  call.meta.model = route.model;
   const t0 = performance.now();
   let res: EmbeddingsResponse;
   try {
-    res = await target.client.embeddings(req, target, {
-      requestId: call.requestId,
-      signal: call.signal,
-      headers: attempt.propagationHeaders(),
-    });
+    const exec = await execute(
+      runtime,
+      route,
+      {
+        requestId: call.requestId,
+        signal: call.signal,
+        startedAt: call.startedAt,
+        span: call.span,
+        meta: call.meta,
+        stream: false,
+        team: call.team,
+        operation: 'embeddings',
+      },
+      (target, _params, ctx) => target.client.embeddings(req, target, ctx),
+      call.exec,
+    );
+    exec.finish({ ok: true });
+    res = exec.result;
   } catch (err) {
-    attempt.fail(err);
+    if (isClientAbort(err)) call.meta.clientAborted = true;
+    else if (isGatewayError(err)) {
+      call.meta.error = {
+        code: err.code,
+        errorType: isUpstreamError(err) ? err.errorClass : err.code,
+        status: err.status,
+        midStream: false,
+      };
+    }
     throw err;
   } finally {
     call.meta.upstreamMs = performance.now() - t0;
-    attempt.end();
   }
   call.meta.usage = {
     prompt_tokens: res.usage.prompt_tokens,

@@ -1,8 +1,10 @@
 import { EventBus } from '../core/event-bus.js';
+import { type CircuitBreakerRegistry, createCircuitBreakers } from '../resilience/circuit-breakers.js';
 import type { GatewayConfig } from '../types/config.js';
 import type { GatewayEventName } from '../types/events.js';
 import { UpstreamPools } from '../upstream/pools.js';
 import { Runtime } from './runtime.js';
+import { TargetStats } from './target-stats.js';
 
 /**
  * The process-wide mutable bits: the current runtime snapshot (swapped whole on reload) and readiness.
@@ -12,6 +14,9 @@ export class GatewayState {
   readonly pools = new UpstreamPools();
   readonly events: EventBus;
   readonly startedAt = Date.now();
+  /** Per-target in-flight counts and latency averages for the routing strategies. */
+  readonly targetStats = new TargetStats();
+  private breakerRegistry: CircuitBreakerRegistry | undefined;
   private current: Runtime;
   ready = false;
   shuttingDown = false;
@@ -28,11 +33,30 @@ export class GatewayState {
     return this.current;
   }
 
+  /** Circuit breakers, shared through Redis when configured. Created once, before the server listens. */
+  async initBreakers(log: {
+    warn(obj: object, msg: string): void;
+    error(obj: object, msg: string): void;
+  }): Promise<void> {
+    const redis = this.current.config.redis;
+    this.breakerRegistry = await createCircuitBreakers({
+      events: this.events,
+      log,
+      ...(redis ? { redis } : {}),
+    });
+  }
+
+  get breakers(): CircuitBreakerRegistry {
+    if (!this.breakerRegistry) throw new Error('circuit breakers are not initialised');
+    return this.breakerRegistry;
+  }
+
   swap(config: GatewayConfig): void {
     this.current = new Runtime(config, this.pools);
   }
 
   async close(): Promise<void> {
     await this.pools.close();
+    await this.breakerRegistry?.close();
   }
 }

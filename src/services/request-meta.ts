@@ -15,4 +15,10 @@ export interface RequestMeta {
   /** The error that ended the request, before or during a stream. */
   error?: { code: string; errorType: string; status: number; midStream: boolean };
   clientAborted?: boolean;
+  /** Upstream attempts made (retries, failovers and fallbacks included). */
+  attempts?: number;
+  /** The fallback model that answered, when not the requested one. */
+  fallback?: string;
+  /** The degradation level that answered: 'offline', or 'error' for the polite error. */
+  degraded?: string;
 }

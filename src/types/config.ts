@@ -186,6 +186,8 @@ export interface GatewayConfig {
   sentry: { dsn: string | undefined; environment: string | undefined };
   providers: ReadonlyMap<string, ProviderSpec>;
   models: ReadonlyMap<string, ModelSpec>;
+  /** Routing for `provider-id/upstream-model` requests: the `routing:` defaults. */
+  directRoute: Pick<ModelSpec, 'strategy' | 'retry' | 'timeouts' | 'circuitBreaker' | 'degradation'>;
   /** Where the config came from: a file path, or 'zero-config'. */
   source: string;
 }

@@ -38,6 +38,17 @@ export interface GatewayEvents {
     midStream: boolean;
     upstreamMs: number | undefined;
   };
+  /** One attempt failed; the request may still succeed on a retry, another target or a fallback. */
+  'ai.attempt.failed': {
+    requestId: string;
+    provider: string;
+    model: string;
+    errorType: string;
+    code: string;
+    stream: boolean;
+    /** What happens next: retry the target, try the next one, or give up. */
+    next: 'retry' | 'next_target' | 'give_up';
+  };
   'ai.provider.outage': { provider: string; since: number; errorType: string };
   'ai.circuit.state_changed': { provider: string; model: string; from: string; to: string };
   'ai.cache.invalidated': { reason: string; keys: number };

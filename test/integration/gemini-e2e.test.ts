@@ -24,7 +24,9 @@ beforeAll(async () => {
   fake = await startFakeUpstream((_req, res) =>
     sendJson(res, 500, { error: { code: 500, message: 'unscripted' } }),
   );
+  // Translation is under test here; retries have their own suite, so each error reaches the client as is.
   gw = await startGateway(`
+routing: { retry: { attempts: 1 } }
 providers:
   gemini: { type: gemini, base_url: ${fake.url}, api_key: test-key }
 models:

@@ -194,6 +194,7 @@ describe('tracing', () => {
         'gen_ai.system': 'openai',
         'gen_ai.request.model': 'gpt-4o-mini',
         'switchyard.provider': 'up',
+        'switchyard.attempt': 1,
         'gen_ai.usage.input_tokens': 9,
         'gen_ai.usage.output_tokens': 3,
       });
@@ -346,9 +347,10 @@ describe('/health', () => {
           up: {
             type: 'openai',
             status: 'ok',
-            requests: 2,
-            errors: 1,
-            error_rate: 0.5,
+            // One success, then a 503 that was retried once: three attempts, two failures.
+            requests: 3,
+            errors: 2,
+            error_rate: 0.667,
             avg_latency_ms: expect.any(Number),
             last_success_at: expect.any(String),
             last_error: { at: expect.any(String), code: 'upstream_overloaded' },
@@ -362,6 +364,18 @@ describe('/health', () => {
             avg_latency_ms: null,
             last_success_at: null,
             last_error: null,
+          },
+        },
+        targets: {
+          'up/gpt-4o-mini': {
+            circuit: 'closed',
+            opened_at: null,
+            requests: 3,
+            failures: 2,
+            error_rate: 0.667,
+            in_flight: 0,
+            latency_ms: expect.any(Number),
+            ttft_ms: null,
           },
         },
       });

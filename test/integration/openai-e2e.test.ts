@@ -53,8 +53,11 @@ let client: OpenAI;
 
 beforeAll(async () => {
   up = await startFakeUpstream((_req, res) => sendJson(res, 200, completion));
+  // Error mapping is what this file tests; breakers and retries have their own suites, so one shared
+  // gateway taking many failures must not trip a circuit here.
   gw = await startGateway(
     `
+routing: { circuit_breaker: { enabled: false } }
 providers:
   up: { type: openai, base_url: ${up.url}/v1, api_key: ${SECRET}, headers: { x-title: switchyard-test }, timeouts: { headers: 300ms } }
   dead: { type: openai, base_url: http://127.0.0.1:1/v1 }

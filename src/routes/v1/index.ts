@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ChatCall, completeChat, startChatStream } from '../../services/chat-service.js';
 import { createEmbeddings } from '../../services/embeddings-service.js';
 import type { GatewayState } from '../../services/gateway-state.js';
+import type { RequestMeta } from '../../services/request-meta.js';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../types/openai.js';
 import { chatCompletionRoute, embeddingsRoute, modelsRoute } from './schemas.js';
 
@@ -58,7 +59,21 @@ function callFor(request: FastifyRequest, reply: FastifyReply, state: GatewaySta
     span: request.span,
     events: state.events,
     team: 'none',
+    exec: {
+      breakers: state.breakers,
+      stats: state.targetStats,
+      events: state.events,
+      rng: Math.random,
+      log: request.log,
+    },
   };
+}
+
+/** Also used by the error handler, so failed requests say how hard the gateway tried. */
+export function setResilienceHeaders(m: RequestMeta, reply: FastifyReply): void {
+  if (m.attempts !== undefined) reply.header('x-switchyard-attempts', String(m.attempts));
+  if (m.fallback) reply.header('x-switchyard-fallback', m.fallback);
+  if (m.degraded) reply.header('x-switchyard-degraded', m.degraded);
 }
 
 function setRouteHeaders(request: FastifyRequest, reply: FastifyReply): void {
@@ -66,4 +81,5 @@ function setRouteHeaders(request: FastifyRequest, reply: FastifyReply): void {
   if (m.provider) reply.header('x-switchyard-provider', m.provider);
   if (m.upstreamModel) reply.header('x-switchyard-model', m.upstreamModel);
   if (m.upstreamRequestId) reply.header('x-upstream-request-id', m.upstreamRequestId);
+  setResilienceHeaders(m, reply);
 }

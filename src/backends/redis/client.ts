@@ -1,0 +1,32 @@
+import { Redis } from 'ioredis';
+import type { RedisSpec } from '../../types/config.js';
+
+/** Reconnect delay cap: Redis coming back should be noticed within a couple of seconds. */
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+/**
+ * One ioredis connection for one role, named `<keyPrefix><role>` (`circuit`, `circuit-sub`, later limits, cache, ...).
+ *
+ * The options make Redis an optional accelerator, never a dependency of a request:
+ * - `lazyConnect`: construction never throws or connects; the caller connects and decides what a failure means.
+ * - `enableOfflineQueue: false`: while disconnected, commands fail at once instead of queueing in memory and
+ *   landing minutes later with stale state (e.g. an "open" broadcast for a circuit that has long recovered).
+ * - `maxRetriesPerRequest: 1` and `commandTimeout`: a hung or flapping Redis costs one bounded failure per
+ *   command, not an unbounded wait.
+ * - `connectTimeout`: a black-holed address fails startup's first connect quickly; ioredis keeps retrying
+ *   in the background (retryStrategy never gives up), so recovery is automatic.
+ * - No ioredis `keyPrefix`: it is not applied to pub/sub channels or SCAN patterns, so callers prefix
+ *   explicitly with `spec.keyPrefix` and every name is visibly prefixed the same way.
+ */
+export function createRedisClient(spec: RedisSpec, role: string): Redis {
+  return new Redis(spec.url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2_000,
+    connectTimeout: 2_000,
+    // Named by prefix and role so CLIENT LIST tells deployments sharing one Redis apart.
+    connectionName: `${spec.keyPrefix}${role}`.replace(/\s/g, '_'),
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), MAX_RECONNECT_DELAY_MS),
+  });
+}
