@@ -1,7 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { streamInterrupted, upstreamErrorFromHttp } from '../core/classify.js';
 import { countPromptTokens, countTextTokens, loadTokenizer } from '../core/tokens.js';
-import { ClientAbortError } from '../errors/gateway-error.js';
+import { ClientAbortError, UpstreamError } from '../errors/gateway-error.js';
+import {
+  createRng,
+  type FaultOutcome,
+  type FaultPlan,
+  malformedIndex,
+  NO_FAULTS,
+  planFaults,
+  type Rng,
+} from '../providers/mock/faults.js';
 import { mockChunks, mockEmbedding, mockReplyText } from '../providers/mock/reply.js';
+import type { MockFaults } from '../types/config.js';
 import type {
   ChatCompletionChunk,
   ChatCompletionRequest,
@@ -13,12 +24,20 @@ import type { CallContext, ChatResult, ChatStream, ProviderClient, Target } from
 
 const DEFAULT_EMBEDDING_DIMENSIONS = 16;
 
-/** The built-in provider with no network: the same shapes and timing knobs as a real upstream. */
+/**
+ * The built-in provider with no network: the same shapes and timing knobs as a real upstream, and
+ * injected faults that surface exactly as the HTTP client surfaces the real ones, so retries,
+ * failover and breakers cannot tell them apart.
+ */
 export class MockProviderClient implements ProviderClient {
+  // Keyed by the provider's resolved faults, so each provider has its own sequence and a reload
+  // (new config objects) starts a seeded sequence afresh.
+  private readonly rngs = new WeakMap<MockFaults, Rng>();
+
   async chat(req: ChatCompletionRequest, target: Target, ctx: CallContext): Promise<ChatResult> {
-    const { latencyMs, reply } = target.provider.mock;
-    await wait(latencyMs, ctx.signal);
-    const text = mockReplyText(req.messages, reply);
+    const { outcome } = await this.begin(target, ctx, false);
+    if (outcome.kind === 'malformed') throw notJson(target);
+    const text = mockReplyText(req.messages, target.provider.mock.reply);
     return {
       completion: {
         id: `chatcmpl-${ctx.requestId}`,
@@ -35,12 +54,13 @@ export class MockProviderClient implements ProviderClient {
   }
 
   async chatStream(req: ChatCompletionRequest, target: Target, ctx: CallContext): Promise<ChatStream> {
-    await wait(target.provider.mock.latencyMs, ctx.signal);
-    return { chunks: mockStream(req, target, ctx), upstreamRequestId: undefined };
+    const { outcome } = await this.begin(target, ctx, true);
+    return { chunks: mockStream(req, target, ctx, outcome), upstreamRequestId: undefined };
   }
 
   async embeddings(req: EmbeddingsRequest, target: Target, ctx: CallContext): Promise<EmbeddingsResponse> {
-    await wait(target.provider.mock.latencyMs, ctx.signal);
+    const { outcome } = await this.begin(target, ctx, false);
+    if (outcome.kind === 'malformed') throw notJson(target);
     const inputs = typeof req.input === 'string' ? [req.input] : req.input;
     const enc = await loadTokenizer();
     let tokens = 0;
@@ -61,6 +81,66 @@ export class MockProviderClient implements ProviderClient {
       usage: { prompt_tokens: tokens, total_tokens: tokens },
     };
   }
+
+  /**
+   * Everything up to the response headers: plans the faults, waits the latency, and throws the
+   * faults that happen before a response exists. Returns the plan for the body-level faults.
+   */
+  private async begin(target: Target, ctx: CallContext, stream: boolean): Promise<FaultPlan> {
+    const { faults, latencyMs } = target.provider.mock;
+    // Planned synchronously on arrival, so a seeded sequence follows request order.
+    const plan = faults ? planFaults(faults, this.rng(faults), stream) : NO_FAULTS;
+    await wait(latencyMs + plan.latencyMs, ctx.signal);
+    const { outcome } = plan;
+    const provider = target.provider.id;
+    switch (outcome.kind) {
+      case 'reset':
+        throw new UpstreamError(`cannot reach provider '${provider}': ECONNRESET`, {
+          provider,
+          errorClass: 'connection',
+          retryable: true,
+          cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+        });
+      case 'hang':
+        await hang(ctx.signal);
+        break;
+      case 'error':
+        throw upstreamErrorFromHttp({
+          provider,
+          status: outcome.status,
+          message: outcome.message,
+          providerType: undefined,
+          headers: retryAfterHeaders(outcome.retryAfterMs),
+          requestIdHeader: 'x-request-id',
+        });
+    }
+    return plan;
+  }
+
+  private rng(faults: MockFaults): Rng {
+    let rng = this.rngs.get(faults);
+    if (!rng) {
+      rng = createRng(faults.seed);
+      this.rngs.set(faults, rng);
+    }
+    return rng;
+  }
+}
+
+/** As OpenAI sends them: milliseconds for precision, whole seconds for everyone else. */
+function retryAfterHeaders(ms: number | undefined): Record<string, string> {
+  if (ms === undefined) return {};
+  return { 'retry-after-ms': String(ms), 'retry-after': String(Math.ceil(ms / 1000)) };
+}
+
+/** The same error http-client.ts readJson raises for a 200 whose body does not parse. */
+function notJson(target: Target): UpstreamError {
+  return new UpstreamError(`provider '${target.provider.id}' returned a response that is not valid JSON`, {
+    provider: target.provider.id,
+    upstreamStatus: 200,
+    errorClass: 'server_error',
+    retryable: true,
+  });
 }
 
 async function usageFor(req: ChatCompletionRequest, text: string): Promise<Usage> {
@@ -70,7 +150,16 @@ async function usageFor(req: ChatCompletionRequest, text: string): Promise<Usage
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
-async function* mockStream(req: ChatCompletionRequest, target: Target, ctx: CallContext) {
+/**
+ * Chunks are counted as the upstream sends them: the role chunk is chunk 1, and the finish and usage
+ * chunks count too (even when the gateway drops the usage chunk for a client that did not ask).
+ */
+async function* mockStream(
+  req: ChatCompletionRequest,
+  target: Target,
+  ctx: CallContext,
+  outcome: FaultOutcome,
+): AsyncGenerator<ChatCompletionChunk> {
   const { chunkDelayMs, reply } = target.provider.mock;
   const text = mockReplyText(req.messages, reply);
   const base = {
@@ -86,13 +175,49 @@ async function* mockStream(req: ChatCompletionRequest, target: Target, ctx: Call
     ...base,
     choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
   });
+  const pieces = mockChunks(text);
+  const total = pieces.length + 3;
+  // The number of chunks that arrive before the failure; undefined: no failure.
+  let failAt: number | undefined;
+  let failure = '';
+  if (outcome.kind === 'cut' && outcome.after <= total) {
+    failAt = outcome.after;
+    failure = 'connection lost';
+  } else if (outcome.kind === 'malformed') {
+    failAt = malformedIndex(outcome.atFraction, total);
+    failure = 'malformed JSON in stream event';
+  }
+  let sent = 0;
+  const check = () => {
+    if (sent === failAt) throw streamInterrupted(target.provider.id, failure);
+    sent++;
+  };
+
+  check();
   yield chunk({ role: 'assistant', content: '' }, null);
-  for (const piece of mockChunks(text)) {
+  for (const piece of pieces) {
     await wait(chunkDelayMs, ctx.signal);
+    check();
     yield chunk({ content: piece }, null);
   }
+  check();
   yield chunk({}, 'stop');
-  yield { ...base, choices: [], usage: await usageFor(req, text) } satisfies ChatCompletionChunk;
+  const usage = await usageFor(req, text);
+  check();
+  yield { ...base, choices: [], usage } satisfies ChatCompletionChunk;
+  // Cut after the last chunk: the connection drops before the end of the stream, as a real one can.
+  check();
+}
+
+/** Until the caller gives up: its timeouts and the client's disconnect both arrive as an abort. */
+function hang(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) {
+      reject(new ClientAbortError());
+      return;
+    }
+    signal.addEventListener('abort', () => reject(new ClientAbortError()), { once: true });
+  });
 }
 
 async function wait(ms: number, signal: AbortSignal): Promise<void> {
