@@ -184,7 +184,9 @@ export async function execute<R>(
           };
         } catch (raw) {
           timer.clear();
-          const err = timer.signal.aborted && !isGatewayError(raw) ? abortError(timer.signal) : raw;
+          // The attempt's own timer fired while the client is still here: whatever the transport threw
+          // (an abort error, or a ClientAbortError from the mock), the truth is the timeout.
+          const err = timer.signal.aborted && !req.signal.aborted ? abortError(timer.signal) : raw;
           attemptSpan.fail(err);
           attemptSpan.end();
           done({ ok: false });

@@ -1,7 +1,7 @@
 import { createParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import { header, streamInterrupted } from '../core/classify.js';
-import { ClientAbortError, isUpstreamError, UpstreamError } from '../errors/gateway-error.js';
+import { abortError, isUpstreamError, UpstreamError } from '../errors/gateway-error.js';
 import type {
   AdapterContext,
   ProviderAdapter,
@@ -117,7 +117,7 @@ async function readJson(res: Dispatcher.ResponseData, target: Target): Promise<u
 
 function transportError(err: unknown, provider: string, signal: AbortSignal | undefined): Error {
   if (isUpstreamError(err)) return err;
-  if (signal?.aborted) return new ClientAbortError();
+  if (signal?.aborted) return abortError(signal);
   const code = (err as { code?: string }).code ?? '';
   const message = (err as Error).message ?? String(err);
   if (
@@ -187,7 +187,7 @@ async function* translateSse(
     for (const c of translator.end()) yield c;
   } catch (err) {
     if (isUpstreamError(err)) throw err;
-    if (signal.aborted) throw new ClientAbortError();
+    if (signal.aborted) throw abortError(signal);
     const code = (err as { code?: string }).code;
     throw streamInterrupted(provider, code === 'UND_ERR_BODY_TIMEOUT' ? 'body timeout' : 'connection lost');
   } finally {

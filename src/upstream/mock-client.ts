@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { streamInterrupted, upstreamErrorFromHttp } from '../core/classify.js';
 import { countPromptTokens, countTextTokens, loadTokenizer } from '../core/tokens.js';
-import { ClientAbortError, UpstreamError } from '../errors/gateway-error.js';
+import { abortError, UpstreamError } from '../errors/gateway-error.js';
 import {
   createRng,
   type FaultOutcome,
@@ -213,21 +213,21 @@ async function* mockStream(
 function hang(signal: AbortSignal): Promise<never> {
   return new Promise((_, reject) => {
     if (signal.aborted) {
-      reject(new ClientAbortError());
+      reject(abortError(signal));
       return;
     }
-    signal.addEventListener('abort', () => reject(new ClientAbortError()), { once: true });
+    signal.addEventListener('abort', () => reject(abortError(signal)), { once: true });
   });
 }
 
 async function wait(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) {
-    if (signal.aborted) throw new ClientAbortError();
+    if (signal.aborted) throw abortError(signal);
     return;
   }
   try {
     await sleep(ms, undefined, { signal });
   } catch {
-    throw new ClientAbortError();
+    throw abortError(signal);
   }
 }

@@ -496,3 +496,37 @@ models: { m: { strategy: weighted, targets: [ { provider: a, model: x, weight: 3
     expect(a.requests.length + b.requests.length).toBe(400);
   });
 });
+
+describe('timeouts against a hanging provider (mock faults)', () => {
+  it('a stream whose provider hangs fails over after first_token; a call that hangs ends at the budget as 504', async () => {
+    const gw = await gateway(`
+providers:
+  stuck: { type: mock, faults: { hang_probability: 1 } }
+  spare: { type: mock, reply: spare answer }
+models:
+  s: { targets: [ { provider: stuck, model: a, timeouts: { first_token: 150ms } }, { provider: spare, model: b } ], retry: { attempts: 1 } }
+  n: { targets: [ { provider: stuck, model: a } ], retry: { attempts: 1 }, timeouts: { total: 300ms } }
+`);
+    const s = await chat(gw, 's', { stream: true });
+    expect([s.status, s.headers['x-switchyard-provider'], s.headers['x-switchyard-attempts']]).toEqual([
+      200,
+      'spare',
+      '2',
+    ]);
+    expect(s.text).toContain('"content":"spare "');
+    const t0 = performance.now();
+    const n = await chat(gw, 'n');
+    expect([n.status, n.json()]).toEqual([
+      504,
+      {
+        error: {
+          message: "provider 'stuck' timed out: the request's total time budget ran out",
+          type: 'timeout_error',
+          code: 'upstream_timeout',
+          param: null,
+        },
+      },
+    ]);
+    expect(performance.now() - t0).toBeLessThan(600);
+  });
+});
