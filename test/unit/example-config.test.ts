@@ -27,6 +27,15 @@ describe('switchyard.example.yaml', () => {
       headersMs: 300_000,
       bodyMs: 60_000,
     });
-    expect([...withKeys.models.keys()]).toEqual(['fast', 'smart', 'flash', 'embed', 'mock']);
+    expect([...withKeys.models.keys()]).toEqual(['chat', 'long', 'fast', 'smart', 'flash', 'embed', 'mock']);
+    expect(withKeys.models.get('chat')).toMatchObject({
+      strategy: 'weighted',
+      fallbacks: ['flash'],
+      contextFallback: 'long',
+      retry: { attempts: 2, baseDelayMs: 200, maxDelayMs: 5000 },
+      timeouts: { firstTokenMs: 30_000, totalMs: 300_000 },
+      degradation: { chain: ['offline', 'error'], offlineProvider: undefined },
+    });
+    expect(withKeys.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'switchyard:' });
   });
 });
