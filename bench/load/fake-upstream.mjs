@@ -4,7 +4,10 @@
 //   POST /v1/chat/completions            -> a fixed chat.completion JSON
 //   POST /v1/chat/completions stream:true -> role chunk, 20 content chunks, finish chunk, usage chunk, [DONE]
 //
-// Responses are pre-serialised once at start-up so the upstream costs as little CPU as possible.
+// Any model name is answered: the response echoes the requested `model` (switchyard-routed uses three
+// upstream model names on this one server). Bodies are serialised once per model name, on its first
+// request, so the upstream costs as little CPU as possible; requests are counted per model name so the
+// harness can show how a weighted model's traffic was split.
 // Env: UPSTREAM_CHUNK_DELAY_MS (default 0) - pause between stream events; 0 writes them back-to-back.
 // Reports its port to the parent over IPC ({ type: 'listening', port }) and exits when the parent goes.
 import http from 'node:http';
@@ -13,17 +16,28 @@ import { completion, streamFrames } from './openai-fixtures.mjs';
 
 const CHUNK_DELAY_MS = Number(process.env.UPSTREAM_CHUNK_DELAY_MS ?? 0);
 
-// Pre-serialise per requested model (the harness only ever uses one or two names).
+// Pre-serialised bodies and a request counter per requested model name. The harness uses a handful of
+// names; past MAX_MODELS distinct names (a stray client) bodies are built per request and not cached,
+// and those requests are counted under '(other)', so the map cannot grow without bound.
+const MAX_MODELS = 32;
 const cache = new Map();
+const serialise = (model) => ({
+  json: Buffer.from(JSON.stringify(completion(model))),
+  sse: streamFrames(model).map((f) => Buffer.from(f)),
+  requests: 0,
+});
+let otherModels = null;
 function bodiesFor(model) {
   let b = cache.get(model);
-  if (!b) {
-    b = {
-      json: Buffer.from(JSON.stringify(completion(model))),
-      sse: streamFrames(model).map((f) => Buffer.from(f)),
-    };
+  if (b) return b;
+  if (cache.size < MAX_MODELS) {
+    b = serialise(model);
     cache.set(model, b);
+    return b;
   }
+  b = serialise(model);
+  otherModels ??= { requests: 0 };
+  b.counter = otherModels;
   return b;
 }
 
@@ -48,7 +62,10 @@ const server = http.createServer((req, res) => {
       return;
     }
     const model = typeof body.model === 'string' ? body.model : 'gpt-4o-mini';
-    const { json, sse } = bodiesFor(model);
+    const bodies = bodiesFor(model);
+    const { json, sse } = bodies;
+    if (bodies.counter) bodies.counter.requests++;
+    else bodies.requests++;
     const id = `req_bench_${requests}`;
     if (body.stream !== true) {
       res.writeHead(200, {
@@ -92,7 +109,11 @@ server.listen(0, '127.0.0.1', () => {
 });
 
 process.on('message', (m) => {
-  if (m?.type === 'stats') process.send?.({ type: 'stats', requests });
+  if (m?.type !== 'stats') return;
+  const byModel = {};
+  for (const [name, b] of cache) byModel[name] = b.requests;
+  if (otherModels) byModel['(other)'] = otherModels.requests;
+  process.send?.({ type: 'stats', requests, byModel });
 });
 // Never outlive the harness.
 process.on('disconnect', () => process.exit(0));

@@ -1,11 +1,12 @@
 // Switchyard load benchmark: direct upstream vs a minimal Fastify+undici forwarder vs Switchyard, the
-// latter in several observability variants (metrics / tracing / request logging on and off), each its
-// own gateway process, started one after the other. See bench/README.md for what it measures.
+// latter in several variants (a 3-target weighted model for the routing stage; metrics / tracing /
+// request logging on and off), each its own gateway process, started one after the other. See
+// bench/README.md for what it measures.
 //
 //   npm --prefix bench install && npm --prefix bench run bench
 //
 // Env knobs: CONNECTIONS (50), DURATION (10 s), WARMUP (2 s), TTFB_N (200), UPSTREAM_CHUNK_DELAY_MS (0),
-// TARGETS (direct,baseline,switchyard,switchyard-bare,switchyard-traced,switchyard-logged),
+// TARGETS (direct,baseline,switchyard,switchyard-routed,switchyard-bare,switchyard-traced,switchyard-logged),
 // VARIANTS (which switchyard* variants to run; overrides those in TARGETS), SWITCHYARD_CLI (path to the
 // gateway's cli.js; default <repo>/dist/cli.js), BUILD (1 = run `npm run build` first even if dist/
 // exists), BENCH_TIMEOUT (s; hard limit for the whole run, default derived from the above).
@@ -48,13 +49,21 @@ const DURATION = int('DURATION', 10, 1);
 const WARMUP = int('WARMUP', 2, 0);
 const TTFB_N = int('TTFB_N', 200, 1);
 const CHUNK_DELAY = int('UPSTREAM_CHUNK_DELAY_MS', 0, 0);
-// The Switchyard variants: each is a separate gateway process with these config overrides.
+// The Switchyard variants: each is a separate gateway process with these config overrides. `routed`
+// swaps the bench model's single target for ROUTED_TARGETS (see gatewayConfig).
 const VARIANT_SPECS = {
   switchyard: {
-    label: 'defaults: metrics on, tracing off, logging warn',
+    label: 'defaults: metrics on, tracing off, logging warn; 1 target, strategy ordered',
     metrics: null,
     tracing: false,
     level: 'warn',
+  },
+  'switchyard-routed': {
+    label: 'defaults + 3 targets, strategy weighted 3/2/1, retry attempts 2, breakers on, params on one',
+    metrics: null,
+    tracing: false,
+    level: 'warn',
+    routed: true,
   },
   'switchyard-bare': {
     label: 'metrics off, tracing off, logging warn',
@@ -76,6 +85,15 @@ const VARIANT_SPECS = {
   },
 };
 const VARIANT_NAMES = Object.keys(VARIANT_SPECS);
+// The variants compared with switchyard-bare in the observability section (not the routing one).
+const OBS_VARIANTS = ['switchyard', 'switchyard-traced', 'switchyard-logged'];
+// switchyard-routed's bench model: three targets on the same fake upstream (so the same undici pool),
+// told apart by upstream model name. Names of equal length keep the response bodies the same size.
+const ROUTED_TARGETS = [
+  { model: 'gpt-4o-mini-a', weight: 3, params: '{ temperature: 0.2 }' },
+  { model: 'gpt-4o-mini-b', weight: 2 },
+  { model: 'gpt-4o-mini-c', weight: 1 },
+];
 const list = (raw) =>
   raw
     .split(',')
@@ -253,6 +271,27 @@ function helperStats(proc) {
     });
     proc.send({ type: 'stats' });
   });
+}
+
+/** Sum of every sample of one Prometheus counter in a /metrics text (0 when absent). */
+function counterSum(metricsText, name) {
+  let sum = 0;
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== '{' && line[name.length] !== ' ')) continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) sum += v;
+  }
+  return sum;
+}
+
+/** Requests per upstream model name between two fake-upstream stats snapshots (zeros left out). */
+function modelSplit(before, after) {
+  const out = {};
+  for (const [m, n] of Object.entries(after.byModel ?? {})) {
+    const d = n - (before.byModel?.[m] ?? 0);
+    if (d > 0) out[m] = d;
+  }
+  return out;
 }
 
 async function waitReady(url, timeoutMs) {
@@ -475,6 +514,13 @@ async function sanityCheck(target) {
 }
 
 // ------------------------------------------------------------------------------------------ output
+/** "gpt-4o-mini-a 50.1%, gpt-4o-mini-b 33.3%, ..." from a { model: requests } map. */
+function splitText(byModel) {
+  const entries = Object.entries(byModel ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const total = entries.reduce((a, [, n]) => a + n, 0);
+  if (total === 0) return '-';
+  return entries.map(([m, n]) => `${m} ${((100 * n) / total).toFixed(1)}%`).join(', ');
+}
 function fmt(n, d = 2) {
   return n === null || n === undefined ? '-' : Number(n).toFixed(d);
 }
@@ -541,13 +587,25 @@ function gatewayConfig(variant, upUrl, sinkUrl) {
   const lines = ['server: { port: 0, shutdown_timeout: 5s }', `logging: { level: ${spec.level} }`];
   if (spec.metrics !== null) lines.push(`metrics: { enabled: ${spec.metrics} }`);
   if (spec.tracing) lines.push(`tracing: { enabled: true, endpoint: ${sinkUrl}/v1/traces, sample_ratio: 1 }`);
-  lines.push(
-    'providers:',
-    `  up: { type: openai, base_url: ${upUrl}/v1, api_key: bench }`,
-    'models:',
-    '  bench: { targets: [ { provider: up, model: gpt-4o-mini } ] }',
-    '',
-  );
+  lines.push('providers:', `  up: { type: openai, base_url: ${upUrl}/v1, api_key: bench }`, 'models:');
+  if (spec.routed) {
+    // Everything explicit, including what is already the default (retry attempts 2, breakers on), so
+    // that the config in results/latest.json says what was measured whatever the defaults become.
+    lines.push(
+      '  bench:',
+      '    strategy: weighted',
+      '    retry: { attempts: 2 }',
+      '    circuit_breaker: { enabled: true }',
+      '    targets:',
+      ...ROUTED_TARGETS.map(
+        (t) =>
+          `      - { provider: up, model: ${t.model}, weight: ${t.weight}${t.params ? `, params: ${t.params}` : ''} }`,
+      ),
+    );
+  } else {
+    lines.push('  bench: { targets: [ { provider: up, model: gpt-4o-mini } ] }');
+  }
+  lines.push('');
   return lines.join('\n');
 }
 
@@ -659,6 +717,17 @@ async function main() {
       );
     }
     const check = async () => {
+      if (spec.routed) {
+        // Every target must be in use, else the variant measures less routing than its name says.
+        const split = modelSplit(upBefore, await helperStats(up.proc));
+        const missing = ROUTED_TARGETS.filter((rt) => !(split[rt.model] > 0)).map((rt) => rt.model);
+        if (missing.length > 0) {
+          throw new Error(`${variant}: upstream model(s) ${missing.join(', ')} got no requests`);
+        }
+        log(
+          `bench:   routing check: ${ROUTED_TARGETS.map((rt) => `${rt.model} ${split[rt.model]}`).join(', ')}`,
+        );
+      }
       if (spec.tracing) {
         // The warm-up has queued far more than one 512-span batch, so the BatchSpanProcessor is exporting.
         const deadline = Date.now() + 10_000;
@@ -688,6 +757,18 @@ async function main() {
     }
     memAfter[variant] = memOf(t.pid);
     const loadavg = os.loadavg();
+    // Failed upstream attempts over the variant's life (retries and failovers start with one). The
+    // routing comparison assumes none: every request served by its first attempt.
+    let failedAttempts = null;
+    if (wantMetrics) {
+      const m = await fetch(`${t.url}/metrics`);
+      if (m.status === 200) failedAttempts = counterSum(await m.text(), 'switchyard_attempt_failures_total');
+      if (failedAttempts > 0) {
+        log(
+          `bench:   WARNING ${variant}: ${failedAttempts} failed upstream attempts (retried or failed over)`,
+        );
+      }
+    }
 
     // Stop it (a graceful shutdown flushes the span queue), then read the counters.
     const exit = await stopChild(gw.entry);
@@ -697,6 +778,8 @@ async function main() {
     const evidence = {
       metricsEndpoint: metricsRes.status,
       upstreamRequests,
+      upstreamByModel: modelSplit(upBefore, upAfter),
+      failedAttempts,
       stdoutLines: gw.stdout.lines,
       stdoutMiB: round(gw.stdout.bytes / 2 ** 20, 2),
       exit,
@@ -737,20 +820,23 @@ async function main() {
           addedP99Ms: round(r.latencyMs.p99 - ref.latencyMs.p99, 3),
         }
       : null;
+  const relCpu = (r, ref) => {
+    const out = rel(r, ref);
+    if (out && r.cpuUsPerReq !== null && ref.cpuUsPerReq) {
+      out.cpuRatio = round(r.cpuUsPerReq / ref.cpuUsPerReq, 3);
+      out.addedCpuUsPerReq = round(r.cpuUsPerReq - ref.cpuUsPerReq, 1);
+    }
+    return out;
+  };
   for (const r of load) {
     r.vsDirect = r.target === 'direct' ? null : rel(r, find('direct', r.connections));
     // A variant relative to the baseline isolates the gateway's own work from the cost of any Node hop.
     if (VARIANT_NAMES.includes(r.target)) {
       r.vsBaseline = rel(r, find('baseline', r.connections));
-      // ... and relative to switchyard-bare, what metrics, tracing and request logging cost.
-      if (r.target !== 'switchyard-bare') {
-        const bare = find('switchyard-bare', r.connections);
-        r.vsBare = rel(r, bare);
-        if (r.vsBare && r.cpuUsPerReq !== null && bare.cpuUsPerReq) {
-          r.vsBare.cpuRatio = round(r.cpuUsPerReq / bare.cpuUsPerReq, 3);
-          r.vsBare.addedCpuUsPerReq = round(r.cpuUsPerReq - bare.cpuUsPerReq, 1);
-        }
-      }
+      // ... relative to switchyard-bare, what metrics, tracing and request logging cost ...
+      if (OBS_VARIANTS.includes(r.target)) r.vsBare = relCpu(r, find('switchyard-bare', r.connections));
+      // ... and relative to switchyard (one target, ordered), what the routing stage costs.
+      if (r.target === 'switchyard-routed') r.vsSwitchyard = relCpu(r, find('switchyard', r.connections));
     }
   }
   const dT = ttfb.find((x) => x.target === 'direct');
@@ -870,9 +956,60 @@ async function main() {
     );
   }
 
-  // Observability overhead: every variant relative to switchyard-bare, at each concurrency.
-  const obsRows = load.filter((r) => r.vsBare);
-  if (obsRows.length > 0) {
+  // A comparison table: `ref` (the reference variant) and the rows carrying `key` (relative to it), at
+  // each concurrency, reference first.
+  const overheadTable = (ref, key) => {
+    const rows = load.filter((r) => r[key]);
+    const refRows = load.filter((r) => r.target === ref);
+    return table(
+      [
+        'variant',
+        'conns',
+        'req/s',
+        `rps vs ${ref === 'switchyard-bare' ? 'bare' : ref}`,
+        'p50',
+        'Δp50',
+        'p99',
+        'Δp99',
+        'CPU µs/req',
+        'ΔCPU µs/req',
+      ],
+      CONN_LEVELS.flatMap((c) => [
+        ...refRows.filter((r) => r.connections === c),
+        ...rows.filter((r) => r.connections === c),
+      ]).map((r) => {
+        const v = r[key];
+        return [
+          r.target,
+          r.connections,
+          fmt(r.rps, 0),
+          v ? `${fmt(v.rpsRatio, 3)} (${signed((v.rpsRatio - 1) * 100, 1)}%)` : '1.000',
+          fmt(r.latencyMs.p50),
+          v ? signed(v.addedP50Ms) : '-',
+          fmt(r.latencyMs.p99),
+          v ? signed(v.addedP99Ms) : '-',
+          fmt(r.cpuUsPerReq, 0),
+          v?.addedCpuUsPerReq !== undefined
+            ? `${signed(v.addedCpuUsPerReq, 0)} (${signed((v.cpuRatio - 1) * 100, 1)}%)`
+            : '-',
+        ];
+      }),
+    );
+  };
+  // One line per comparison, at every concurrency: what the headline of each overhead section says.
+  const overheadLine = (key) =>
+    load
+      .filter((r) => r[key])
+      .map(
+        (r) =>
+          `c=${r.connections}: rps x${fmt(r[key].rpsRatio, 3)} (${signed((r[key].rpsRatio - 1) * 100, 1)}%), ` +
+          `p50 ${signed(r[key].addedP50Ms)} ms, p99 ${signed(r[key].addedP99Ms)} ms` +
+          (r[key].addedCpuUsPerReq !== undefined ? `, CPU ${signed(r[key].addedCpuUsPerReq, 1)} µs/req` : ''),
+      )
+      .join('; ');
+
+  // Observability overhead: every observability variant relative to switchyard-bare, at each concurrency.
+  if (load.some((r) => r.vsBare)) {
     md.push('');
     md.push('### Observability overhead');
     md.push('');
@@ -885,41 +1022,26 @@ async function main() {
         'are spread over fewer requests and it rises too.',
     );
     md.push('');
-    const bareRows = load.filter((r) => r.target === 'switchyard-bare');
-    const rowsInOrder = CONN_LEVELS.flatMap((c) => [
-      ...bareRows.filter((r) => r.connections === c),
-      ...obsRows.filter((r) => r.connections === c),
-    ]);
+    md.push(overheadTable('switchyard-bare', 'vsBare'));
+  }
+
+  // Routing overhead: switchyard-routed (3 targets, weighted, ...) relative to switchyard (1 target, ordered).
+  if (load.some((r) => r.vsSwitchyard)) {
+    md.push('');
+    md.push('### Routing overhead');
+    md.push('');
     md.push(
-      table(
-        [
-          'variant',
-          'conns',
-          'req/s',
-          'rps vs bare',
-          'p50',
-          'Δp50',
-          'p99',
-          'Δp99',
-          'CPU µs/req',
-          'ΔCPU µs/req',
-        ],
-        rowsInOrder.map((r) => [
-          r.target,
-          r.connections,
-          fmt(r.rps, 0),
-          r.vsBare ? `${fmt(r.vsBare.rpsRatio, 3)} (${signed((r.vsBare.rpsRatio - 1) * 100, 1)}%)` : '1.000',
-          fmt(r.latencyMs.p50),
-          r.vsBare ? signed(r.vsBare.addedP50Ms) : '-',
-          fmt(r.latencyMs.p99),
-          r.vsBare ? signed(r.vsBare.addedP99Ms) : '-',
-          fmt(r.cpuUsPerReq, 0),
-          r.vsBare?.addedCpuUsPerReq !== undefined
-            ? `${signed(r.vsBare.addedCpuUsPerReq, 0)} (${signed((r.vsBare.cpuRatio - 1) * 100, 1)}%)`
-            : '-',
-        ]),
-      ),
+      '`switchyard-routed` (bench model with 3 targets on the same upstream, `strategy: weighted` 3/2/1, ' +
+        'retry attempts 2, circuit breakers on, `params` on one target) relative to `switchyard` ' +
+        '(1 target, `ordered`), same concurrency. Every request succeeds on its first attempt (see ' +
+        '"failed attempts" below), so the difference is the routing stage: the weighted order of 3 targets, ' +
+        'breaker and stats bookkeeping spread over 3 targets instead of 1, and the params merge. Same ' +
+        'columns and noise caveats as above; "Δ" = routed minus switchyard.',
     );
+    md.push('');
+    md.push(overheadTable('switchyard', 'vsSwitchyard'));
+    md.push('');
+    md.push(`Routing overhead (switchyard-routed vs switchyard): ${overheadLine('vsSwitchyard')}`);
   }
   if (variants.length > 0) {
     md.push('');
@@ -941,6 +1063,8 @@ async function main() {
           'spans exported',
           'OTLP exports',
           'spans/upstream req',
+          'failed attempts',
+          'upstream requests by model',
         ],
         variants.map((v) => [
           v.name,
@@ -954,6 +1078,8 @@ async function main() {
           v.evidence.spansPerUpstreamRequest !== undefined && VARIANT_SPECS[v.name].tracing
             ? fmt(v.evidence.spansPerUpstreamRequest)
             : '-',
+          v.evidence.failedAttempts ?? '-',
+          splitText(v.evidence.upstreamByModel),
         ]),
       ),
     );

@@ -24,6 +24,16 @@ const RETRYABLE: ReadonlySet<UpstreamErrorClass> = new Set([
   'connection',
 ]);
 
+/**
+ * Classes that say the request itself is wrong, not the provider: never retried, never counted against
+ * a target's health, and never a reason to fail over (another target would refuse it too).
+ */
+export const CLIENT_ERROR_CLASSES: ReadonlySet<string> = new Set([
+  'bad_request',
+  'context_length',
+  'content_policy',
+]);
+
 export function isRetryableClass(cls: UpstreamErrorClass): boolean {
   return RETRYABLE.has(cls);
 }

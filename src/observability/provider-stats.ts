@@ -1,3 +1,4 @@
+import { CLIENT_ERROR_CLASSES } from '../core/classify.js';
 import type { EventBus } from '../core/event-bus.js';
 
 /**
@@ -6,7 +7,6 @@ import type { EventBus } from '../core/event-bus.js';
  */
 
 const WINDOW = 100;
-const CLIENT_CLASSES: ReadonlySet<string> = new Set(['bad_request', 'context_length', 'content_policy']);
 const MAX_AGE_MS = 5 * 60_000;
 const DEGRADED_ERROR_RATE = 0.5;
 const MIN_SAMPLES = 5;
@@ -18,6 +18,8 @@ interface Outcome {
 }
 
 interface Entry {
+  /** Set while the provider is degraded, so one outage emits one event. */
+  outageSince: number | undefined;
   ring: Outcome[];
   next: number;
   lastSuccessAt: number | undefined;
@@ -39,14 +41,14 @@ export class ProviderStats {
   private readonly entries = new Map<string, Entry>();
 
   constructor(
-    events: EventBus,
+    private readonly events: EventBus,
     private readonly now: () => number = Date.now,
   ) {
     events.on('ai.response.completed', (e) => this.record(e.provider, true, e.upstreamMs, undefined));
     // Every failed attempt, so a provider that fails and is then saved by a retry still shows it.
     events.on('ai.attempt.failed', (e) => {
       // The client's own bad request says nothing about the provider's health.
-      if (!CLIENT_CLASSES.has(e.errorType)) this.record(e.provider, false, 0, e.code);
+      if (!CLIENT_ERROR_CLASSES.has(e.errorType)) this.record(e.provider, false, 0, e.code);
     });
     // A stream that broke after its first byte was not an attempt failure; it counts here.
     events.on('ai.response.error', (e) => {
@@ -58,7 +60,7 @@ export class ProviderStats {
     if (!provider) return;
     let entry = this.entries.get(provider);
     if (!entry) {
-      entry = { ring: [], next: 0, lastSuccessAt: undefined, lastError: undefined };
+      entry = { outageSince: undefined, ring: [], next: 0, lastSuccessAt: undefined, lastError: undefined };
       this.entries.set(provider, entry);
     }
     const at = this.now();
@@ -68,6 +70,14 @@ export class ProviderStats {
     entry.next = (entry.next + 1) % WINDOW;
     if (ok) entry.lastSuccessAt = at;
     else entry.lastError = { at, code: code ?? 'unknown' };
+    // Only a failure can start an outage and only a success can end one; checking just those keeps
+    // the ring scan off the happy path.
+    if (!ok && entry.outageSince === undefined && this.snapshot(provider).status === 'degraded') {
+      entry.outageSince = at;
+      this.events.emit('ai.provider.outage', { provider, since: at, errorType: code ?? 'unknown' });
+    } else if (ok && entry.outageSince !== undefined && this.snapshot(provider).status !== 'degraded') {
+      entry.outageSince = undefined;
+    }
   }
 
   snapshot(provider: string): ProviderHealth {

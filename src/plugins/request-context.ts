@@ -127,6 +127,12 @@ async function requestContextPlugin(app: FastifyInstance, opts: RequestContextOp
           error_code: m.error?.code,
           mid_stream_error: m.error?.midStream || undefined,
           client_aborted: aborted || m.clientAborted || undefined,
+          attempts: m.attempts,
+          fallback: m.fallback,
+          degraded: m.degraded,
+          // Present only with logging.log_prompts; off by default, so prompts never reach the log.
+          prompt: m.prompt,
+          completion: m.completion,
         },
         'request',
       );

@@ -58,8 +58,9 @@ export default async function healthRoutes(app: FastifyInstance, opts: HealthRou
       started_at: new Date(state.startedAt).toISOString(),
       config: { source: config.source, models: config.models.size, providers: config.providers.size },
       memory: { rss: mem.rss, heap_used: mem.heapUsed, heap_total: mem.heapTotal, external: mem.external },
-      // Redis and Postgres join here when the features that need them are configured.
-      dependencies: {},
+      // Redis when configured (Postgres joins when a feature needs it). Informational: a Redis outage
+      // degrades shared state to per-instance, it does not stop the gateway, so readiness ignores it.
+      dependencies: await state.checkDependencies(),
       providers,
       // Every target that has served traffic: circuit state over the breaker window, live latency averages.
       targets,

@@ -25,6 +25,8 @@ export interface ChatCall {
   /** The caller's team, once keys exist. */
   team: string;
   exec: ExecutorDeps;
+  /** `logging.log_prompts`: keep the prompt and the answer's text for the log line. */
+  logPrompts: boolean;
 }
 
 export async function completeChat(
@@ -32,25 +34,42 @@ export async function completeChat(
   req: ChatCompletionRequest,
   call: ChatCall,
 ): Promise<ChatCompletion> {
-  const route = runtime.resolve(req.model);
-  begin(call, route.model, false);
+  const route = resolveStage(runtime, req.model, call);
+  begin(call, route.model, false, req);
   const t0 = performance.now();
+  const executeSpan = call.span.child('execute', 'internal');
   try {
     const exec = await execute(
       runtime,
       route,
-      executionRequest(call, false),
+      executionRequest(call, false, executeSpan),
       (target, params, ctx) => target.client.chat(withParams(req, params), target, ctx),
       call.exec,
     );
     call.meta.upstreamRequestId = exec.result.upstreamRequestId;
     if (exec.result.completion.usage) call.meta.usage = exec.result.completion.usage;
+    if (call.logPrompts) call.meta.completion = exec.result.completion.choices[0]?.message.content ?? '';
     exec.finish({ ok: true, attributes: usageAttributes(call.meta) });
     return exec.result.completion;
   } catch (err) {
+    executeSpan.fail(err);
     throw recordFailure(err, call.meta, false);
   } finally {
     call.meta.upstreamMs = performance.now() - t0;
+    executeSpan.end();
+  }
+}
+
+/** The resolve stage: public model (or provider/model) to its route, as a span of its own. */
+function resolveStage(runtime: Runtime, model: string, call: ChatCall): ReturnType<Runtime['resolve']> {
+  const span = call.span.child('resolve', 'internal', { 'switchyard.model': model });
+  try {
+    return runtime.resolve(model);
+  } catch (err) {
+    span.fail(err);
+    throw err;
+  } finally {
+    span.end();
   }
 }
 
@@ -64,15 +83,19 @@ export async function startChatStream(
   req: ChatCompletionRequest,
   call: ChatCall,
 ): Promise<AsyncGenerator<string>> {
-  const route = runtime.resolve(req.model);
-  begin(call, route.model, true);
+  const route = resolveStage(runtime, req.model, call);
+  begin(call, route.model, true, req);
   const t0 = performance.now();
+  const executeSpan = call.span.child('execute', 'internal');
   let exec: Awaited<ReturnType<typeof openStream>>;
   try {
-    exec = await openStream(runtime, route, req, call);
+    exec = await openStream(runtime, route, req, call, executeSpan);
   } catch (err) {
     call.meta.upstreamMs = performance.now() - t0;
+    executeSpan.fail(err);
     throw recordFailure(err, call.meta, false);
+  } finally {
+    executeSpan.end();
   }
   call.meta.upstreamMs = performance.now() - t0;
   call.meta.upstreamRequestId = exec.result.upstreamRequestId;
@@ -94,11 +117,12 @@ function openStream(
   route: ReturnType<Runtime['resolve']>,
   req: ChatCompletionRequest,
   call: ChatCall,
+  span: SpanHandle,
 ) {
   return execute(
     runtime,
     route,
-    executionRequest(call, true),
+    executionRequest(call, true, span),
     async (target, params, ctx) => {
       const stream = await target.client.chatStream(withParams(req, params), target, ctx);
       const it = stream.chunks[Symbol.asyncIterator]();
@@ -115,17 +139,18 @@ function openStream(
   );
 }
 
-function begin(call: ChatCall, model: string, stream: boolean): void {
+function begin(call: ChatCall, model: string, stream: boolean, req: ChatCompletionRequest): void {
   call.meta.model = model;
   call.meta.stream = stream;
+  if (call.logPrompts) call.meta.prompt = req.messages;
 }
 
-function executionRequest(call: ChatCall, stream: boolean): ExecutionRequest {
+function executionRequest(call: ChatCall, stream: boolean, span: SpanHandle): ExecutionRequest {
   return {
     requestId: call.requestId,
     signal: call.signal,
     startedAt: call.startedAt,
-    span: call.span,
+    span,
     meta: call.meta,
     stream,
     team: call.team,
@@ -185,11 +210,14 @@ async function* frames(
 ): AsyncGenerator<string> {
   let waiting = 0;
   let ok = false;
+  const deliver = call.span.child('deliver', 'internal');
   try {
     let r = first;
+    let text = call.logPrompts ? '' : undefined;
     while (!r.done) {
       const chunk = r.value;
       if (chunk.usage) call.meta.usage = chunk.usage;
+      if (text !== undefined) text += chunk.choices[0]?.delta.content ?? '';
       if (includeUsage) {
         yield sseData(chunk);
       } else if (chunk.choices.length > 0) {
@@ -201,6 +229,7 @@ async function* frames(
       waiting += performance.now() - t;
     }
     ok = true;
+    if (text !== undefined) call.meta.completion = text;
     yield SSE_DONE;
   } catch (err) {
     if (isClientAbort(err) || call.signal.aborted) {
@@ -221,6 +250,8 @@ async function* frames(
   } finally {
     call.meta.upstreamMs = (call.meta.upstreamMs ?? 0) + waiting;
     finish({ ok, attributes: usageAttributes(call.meta) });
+    if (!ok && !call.meta.clientAborted) deliver.fail(new Error('stream interrupted'));
+    deliver.end();
     await it.return?.();
   }
 }

@@ -1,4 +1,5 @@
 import { retryDelay } from '../core/backoff.js';
+import { CLIENT_ERROR_CLASSES } from '../core/classify.js';
 import type { EventBus } from '../core/event-bus.js';
 import { orderTargets } from '../core/routing.js';
 import type { SpanAttributes, SpanHandle } from '../core/trace-context.js';
@@ -6,7 +7,6 @@ import {
   abortError,
   GatewayError,
   isClientAbort,
-  isGatewayError,
   isUpstreamError,
   UpstreamError,
   type UpstreamErrorClass,
@@ -16,7 +16,7 @@ import type { DegradationLevel } from '../types/config.js';
 import type { CallContext } from '../upstream/types.js';
 import type { RequestMeta } from './request-meta.js';
 import type { ResolvedRoute, RouteTarget, Runtime } from './runtime.js';
-import { type TargetStats, targetKey } from './target-stats.js';
+import type { TargetStats } from './target-stats.js';
 
 /**
  * The execute stage: which target serves a request, and what happens when one fails. Order targets by
@@ -76,9 +76,6 @@ interface Failure {
   error: GatewayError | undefined;
   retryAfterSec: number | undefined;
 }
-
-/** Classes that say nothing about a target's health: the request itself is the problem. */
-const CLIENT_CLASSES: ReadonlySet<string> = new Set(['bad_request', 'context_length', 'content_policy']);
 
 export async function execute<R>(
   runtime: Runtime,
@@ -153,10 +150,11 @@ export async function execute<R>(
           'switchyard.attempt': req.meta.attempts,
         });
         const done = deps.stats.begin(keyOf(target));
+        // first_token is a stream's promise; a non-streamed answer arrives whole, bounded by the total.
         const timer = new AttemptTimer(
           req.signal,
           remaining(),
-          firstTokenMs(target, rs.timeouts.firstTokenMs),
+          req.stream ? firstTokenMs(target, rs.timeouts.firstTokenMs) : 0,
           target.provider.id,
         );
         const t0 = performance.now();
@@ -178,7 +176,11 @@ export async function execute<R>(
             finish: (outcome) => {
               timer.clear();
               if (outcome.attributes) attemptSpan.setAttributes(outcome.attributes);
-              if (!outcome.ok) attemptSpan.fail(new Error('stream interrupted'));
+              if (!outcome.ok) {
+                attemptSpan.fail(new Error('stream interrupted'));
+                // A stream that broke after its first byte counts against the target after all.
+                if (!req.signal.aborted) permit.failure('stream_interrupted');
+              }
               attemptSpan.end();
             },
           };
@@ -200,7 +202,7 @@ export async function execute<R>(
             throw err;
           }
           const cls = err.errorClass;
-          if (CLIENT_CLASSES.has(cls)) permit.ignore();
+          if (CLIENT_ERROR_CLASSES.has(cls)) permit.ignore();
           else permit.failure(cls);
           failures.push({
             provider: target.provider.id,
@@ -231,7 +233,7 @@ export async function execute<R>(
             note(deps, req, target, err, 'next_target');
             break targets;
           }
-          if (CLIENT_CLASSES.has(cls)) {
+          if (CLIENT_ERROR_CLASSES.has(cls)) {
             note(deps, req, target, err, 'give_up');
             throw err;
           }
@@ -402,7 +404,7 @@ function note(
 }
 
 function keyOf(target: RouteTarget): string {
-  return targetKey(target.provider.id, target.upstreamModel);
+  return target.key;
 }
 
 function firstTokenMs(target: RouteTarget, modelDefault: number): number {

@@ -21,4 +21,7 @@ export interface RequestMeta {
   fallback?: string;
   /** The degradation level that answered: 'offline', or 'error' for the polite error. */
   degraded?: string;
+  /** Only with `logging.log_prompts`: the request's messages and the answer's text, for the log line. */
+  prompt?: unknown;
+  completion?: string;
 }

@@ -7,6 +7,7 @@ import { HttpProviderClient } from '../upstream/http-client.js';
 import { MockProviderClient } from '../upstream/mock-client.js';
 import type { UpstreamPools } from '../upstream/pools.js';
 import type { ProviderClient, Target } from '../upstream/types.js';
+import { targetKey } from './target-stats.js';
 
 export interface RouteTarget extends Target {
   client: ProviderClient;
@@ -14,6 +15,8 @@ export interface RouteTarget extends Target {
   keys: KeyPool;
   /** spec.weight, where the routing strategies look for it. */
   weight: number;
+  /** `provider/model`, built once: stats and breakers look it up on every attempt. */
+  key: string;
 }
 
 export interface ResolvedRoute {
@@ -112,6 +115,7 @@ export class Runtime {
       spec: { provider: provider.id, model: 'offline', ...DIRECT_TARGET },
       keys: new KeyPool([]),
       weight: 1,
+      key: `${provider.id}/offline`,
     };
   }
 
@@ -132,6 +136,7 @@ export class Runtime {
       spec,
       keys: this.keyPools.get(provider.id)!,
       weight: spec.weight,
+      key: targetKey(provider.id, spec.model),
     };
   }
 }

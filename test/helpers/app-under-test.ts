@@ -1,8 +1,8 @@
-import { Writable } from 'node:stream';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { GatewayState } from '../../src/services/gateway-state.js';
+import { captureLogs } from './gateway.js';
 
 /** The gateway built directly (for options the CLI does not expose, such as a span exporter), on port 0. */
 export async function startApp(
@@ -10,16 +10,7 @@ export async function startApp(
   opts: { spanExporter?: SpanExporter; env?: Record<string, string> } = {},
 ) {
   const config = parseConfig(yaml, 'test', { ...opts.env, PORT: '0', HOST: '127.0.0.1' });
-  const raw: string[] = [];
-  const logs: Array<Record<string, unknown>> = [];
-  const logStream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      const text = chunk.toString('utf8');
-      raw.push(text);
-      for (const line of text.split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
+  const { stream: logStream, logs, raw } = captureLogs();
   const { app, state } = await buildApp({
     config,
     logStream,

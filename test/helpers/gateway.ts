@@ -46,10 +46,11 @@ export async function startGatewayFromFile(
   return launch(config, { configPath: path, env: fullEnv, ...opts });
 }
 
-async function launch(config: GatewayConfig, startOpts?: StartOptions): Promise<FileTestGateway> {
+/** A pino destination that keeps every line, raw and parsed. */
+export function captureLogs() {
   const raw: string[] = [];
   const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
+  const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
       const text = chunk.toString('utf8');
       raw.push(text);
@@ -57,6 +58,11 @@ async function launch(config: GatewayConfig, startOpts?: StartOptions): Promise<
       cb();
     },
   });
+  return { stream, logs, raw };
+}
+
+async function launch(config: GatewayConfig, startOpts?: StartOptions): Promise<FileTestGateway> {
+  const { stream: sink, logs, raw } = captureLogs();
   const gw = await start(config, sink, startOpts);
   return {
     url: gw.url,

@@ -1,52 +1,20 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { killCliProcesses, spawnCli } from '../helpers/cli.js';
 
 /** The real `switchyard` command as `npm start` runs it (the compiled dist/, built by `pretest`). */
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-});
+afterEach(killCliProcesses);
 
-function run(args: string[], env: Record<string, string> = {}) {
-  // Only what a fresh machine has: no provider keys leak in from the developer's shell.
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const listening = new Promise<string>((resolve, reject) => {
-    const check = () => {
-      const m = /"url":"(http:\/\/[^"]+)","config"/.exec(stdout);
-      if (m) resolve(m[1]!);
-    };
-    child.stdout!.on('data', check);
-    exited.then(() => reject(new Error(`exited early: ${stderr}`)));
-  });
-  // Tests that expect an early exit never await `listening`.
-  listening.catch(() => {});
-  return { child, exited, listening, out: () => stdout, err: () => stderr };
-}
+const run = spawnCli;
 
 describe('switchyard CLI', () => {
   it('starts in zero-config mode, serves the mock, and exits 0 on SIGTERM', async () => {
     const p = run(['start']);
-    const url = await p.listening;
+    const url = (await p.listening).origin;
     const res = await request(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -81,7 +49,7 @@ describe('switchyard CLI', () => {
       'providers: { demo: { type: mock, reply: from-file } }\nmodels: { m: { targets: [ { provider: demo, model: x } ] } }\n',
     );
     const p = run(['start'], { SWITCHYARD_CONFIG: file });
-    const url = await p.listening;
+    const url = (await p.listening).origin;
     const res = await request(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -180,7 +180,14 @@ describe('tracing', () => {
       const spans = exporter.getFinishedSpans();
       const server = spans.find((s) => s.kind === SpanKind.SERVER)!;
       const client = spans.find((s) => s.kind === SpanKind.CLIENT)!;
-      expect(spans).toHaveLength(2);
+      const byName = (n: string) => spans.find((s) => s.name === n)!;
+      // The request, its stages, and the upstream attempt under the execute stage.
+      expect(spans.map((s) => s.name).sort()).toEqual(
+        ['POST /v1/chat/completions', 'chat gpt-4o-mini', 'execute', 'resolve'].sort(),
+      );
+      expect(byName('resolve').parentSpanContext?.spanId).toBe(server.spanContext().spanId);
+      expect(byName('resolve').attributes).toEqual({ 'switchyard.model': 'chat' });
+      expect(byName('execute').parentSpanContext?.spanId).toBe(server.spanContext().spanId);
       expect(server.name).toBe('POST /v1/chat/completions');
       expect(server.spanContext().traceId).toBe(parentTrace);
       expect(server.parentSpanContext?.spanId).toBe(parentSpan);
@@ -189,7 +196,7 @@ describe('tracing', () => {
         'http.response.status_code': 200,
       });
       expect(client.name).toBe('chat gpt-4o-mini');
-      expect(client.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
+      expect(client.parentSpanContext?.spanId).toBe(byName('execute').spanContext().spanId);
       expect(client.attributes).toEqual({
         'gen_ai.system': 'openai',
         'gen_ai.request.model': 'gpt-4o-mini',
@@ -241,6 +248,14 @@ describe('tracing', () => {
       const streamAttempt = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT)!;
       expect(streamAttempt.attributes['gen_ai.usage.output_tokens']).toBe(2);
       expect(streamAttempt.status.code).toBe(SpanStatusCode.UNSET);
+      // The deliver stage spans the stream after its first chunk, and ends with it.
+      const deliver = exporter.getFinishedSpans().find((s) => s.name === 'deliver')!;
+      const execute = exporter.getFinishedSpans().find((s) => s.name === 'execute')!;
+      expect(deliver.status.code).toBe(SpanStatusCode.UNSET);
+      expect(deliver.parentSpanContext?.spanId).toBe(execute.parentSpanContext?.spanId);
+      expect(deliver.endTime[0] * 1e9 + deliver.endTime[1]).toBeGreaterThanOrEqual(
+        execute.endTime[0] * 1e9 + execute.endTime[1],
+      );
     } finally {
       await gw.close();
     }
@@ -307,7 +322,101 @@ describe('logs', () => {
   });
 });
 
+describe('prompt logging', () => {
+  it('is off by default and logs prompt and completion when logging.log_prompts is on', async () => {
+    const gw = await startApp(
+      config(up.url, 'logging: { level: info, log_prompts: true }').replace(
+        'logging: { level: trace }\n',
+        '',
+      ),
+    );
+    try {
+      up.setHandler((_req, res) => sendJson(res, 200, completion));
+      await request(`${gw.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'log me' }] }),
+      }).then((r) => r.body.text());
+      await request(`${gw.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'mock',
+          stream: true,
+          messages: [{ role: 'user', content: 'stream me' }],
+        }),
+      }).then((r) => r.body.text());
+      await new Promise((r) => setTimeout(r, 20));
+      const lines = gw.logs.filter((l) => l.msg === 'request');
+      expect(lines.map((l) => [l.prompt, l.completion])).toEqual([
+        [[{ role: 'user', content: 'log me' }], 'ok'],
+        [
+          [{ role: 'user', content: 'stream me' }],
+          `Mock reply to "stream me". This answer comes from Switchyard's built-in mock provider.`,
+        ],
+      ]);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe('provider outage event', () => {
+  it('fires once when a provider turns degraded', async () => {
+    const gw = await startApp(
+      config(up.url, 'routing: { retry: { attempts: 1 }, circuit_breaker: { enabled: false } }'),
+    );
+    try {
+      const outages: Array<{ provider: string; errorType: string }> = [];
+      gw.state.events.on('ai.provider.outage', (e) => {
+        outages.push({ provider: e.provider, errorType: e.errorType });
+      });
+      up.setHandler((_req, res) => sendJson(res, 500, { error: { message: 'down' } }));
+      const client = new OpenAI({ baseURL: gw.baseURL, apiKey: 'k', maxRetries: 0 });
+      for (let i = 0; i < 8; i++) {
+        await client.chat.completions
+          .create({ model: 'chat', messages: [{ role: 'user', content: 'a' }] })
+          .catch(() => {});
+      }
+      await gw.state.events.flush();
+      await gw.state.events.flush();
+      expect(outages).toEqual([{ provider: 'up', errorType: 'upstream_server_error' }]);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('/health', () => {
+  it('reports Redis as a dependency with its latency, and as down when it is unreachable', async () => {
+    const ok = await startApp(
+      config(up.url, 'health: { expose_details: true }\nredis: { url: "redis://127.0.0.1:6379" }'),
+    );
+    try {
+      const body = (await (await request(`${ok.url}/health`)).body.json()) as {
+        dependencies: Record<string, unknown>;
+      };
+      expect(body.dependencies).toEqual({ redis: { status: 'ok', latency_ms: expect.any(Number) } });
+    } finally {
+      await ok.close();
+    }
+    const down = await startApp(
+      config(up.url, 'health: { expose_details: true }\nredis: { url: "redis://127.0.0.1:1" }'),
+    );
+    try {
+      const body = (await (await request(`${down.url}/health`)).body.json()) as {
+        dependencies: Record<string, unknown>;
+      };
+      expect(body.dependencies).toEqual({
+        redis: { status: 'down', latency_ms: null, error: expect.any(String) },
+      });
+      // Informational only: the gateway still serves.
+      expect((await request(`${down.url}/health/ready`)).statusCode).toBe(200);
+    } finally {
+      await down.close();
+    }
+  });
+
   it('summary only by default; details with expose_details', async () => {
     const closed = await startApp(config(up.url));
     try {

@@ -1,21 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rename, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayState } from '../../src/services/gateway-state.js';
 import type { GatewayEvents } from '../../src/types/events.js';
+import { killCliProcesses, spawnCli } from '../helpers/cli.js';
 import { type FileTestGateway, startGatewayFromFile } from '../helpers/gateway.js';
 
 type Reloaded = GatewayEvents['ai.config.reloaded'];
 
 const open: FileTestGateway[] = [];
-const children: ChildProcess[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killCliProcesses();
   await Promise.all(open.splice(0).map((g) => g.close()));
 });
 
@@ -216,8 +214,6 @@ describe('config hot reload', () => {
 });
 
 describe('config reload in the CLI', () => {
-  const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
   it('SIGHUP reloads the file', async () => {
     // The config path is a symlink whose target lives in another directory: rewriting the target makes no
     // event in the watched directory, so only SIGHUP can pick the change up.
@@ -226,21 +222,8 @@ describe('config reload in the CLI', () => {
     const link = join(linkDir, 'switchyard.yaml');
     await symlink(real, link);
 
-    const child = spawn(process.execPath, [CLI, 'start', '--config', link], {
-      env: { PATH: process.env.PATH ?? '', PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let stdout = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const logs = () =>
-      stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const p = spawnCli(['start', '--config', link]);
+    const { child, logs } = p;
     // Bounded polling: the log of another process has no event to await.
     const waitFor = async (msg: string) => {
       for (let i = 0; i < 250; i++) {
@@ -249,7 +232,7 @@ describe('config reload in the CLI', () => {
         if (child.exitCode !== null) break;
         await sleep(20);
       }
-      throw new Error(`no '${msg}' log line; stdout: ${stdout}`);
+      throw new Error(`no '${msg}' log line; stdout: ${p.out()}`);
     };
 
     const url = (await waitFor('switchyard listening')).url as string;
@@ -267,6 +250,6 @@ describe('config reload in the CLI', () => {
     expect(await chat(url, 'a')).toEqual({ status: 200, content: 'two' });
 
     child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await p.exited).toBe(0);
   });
 });

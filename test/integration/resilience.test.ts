@@ -61,7 +61,7 @@ async function chat(gw: TestGateway, model: string, extra: Record<string, unknow
 
 describe('retries', () => {
   it('retries a 429 after the Retry-After the provider asked for', async () => {
-    const up = await upstream((req, res) =>
+    const up = await upstream((_req, res) =>
       up.requests.length === 1
         ? sendJson(res, 429, { error: { message: 'slow down' } }, { 'retry-after-ms': '300' })
         : sendJson(res, 200, completion('second time lucky')),

@@ -1,20 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { killCliProcesses, spawnCli } from '../helpers/cli.js';
 
 /** Graceful shutdown of the real `switchyard` process (dist/, built by `pretest`). */
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
+afterEach(killCliProcesses);
 
 /** What the mock says to "hello" (src/providers/mock/reply.ts), streamed one word per chunk. */
 const HELLO_REPLY = `Mock reply to "hello". This answer comes from Switchyard's built-in mock provider.`;
@@ -32,35 +27,7 @@ async function configFile(yaml: string): Promise<string> {
 }
 
 function startCli(file: string) {
-  const child = spawn(process.execPath, [CLI, 'start', '--config', file], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const logs = () =>
-    stdout
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const listening = new Promise<URL>((resolve, reject) => {
-    const check = () => {
-      const line = logs().find((l) => l.msg === 'switchyard listening');
-      if (line) resolve(new URL(line.url as string));
-    };
-    child.stdout!.on('data', check);
-    exited.then(() => reject(new Error(`exited early: ${stderr}`)));
-  });
-  listening.catch(() => {});
-  return { child, exited, listening, logs };
+  return spawnCli(['start', '--config', file]);
 }
 
 /** Bounded polling for a condition that has no event to await (a log line in another process, a closed port). */

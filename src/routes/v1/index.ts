@@ -59,6 +59,7 @@ function callFor(request: FastifyRequest, reply: FastifyReply, state: GatewaySta
     span: request.span,
     events: state.events,
     team: 'none',
+    logPrompts: state.runtime.config.logging.logPrompts,
     exec: {
       breakers: state.breakers,
       stats: state.targetStats,
