@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
 import { GatewayError, isClientAbort, isGatewayError } from '../errors/gateway-error.js';
-import { setResilienceHeaders } from '../routes/v1/index.js';
+import { setResilienceHeaders } from './response-headers.js';
 
 /**
  * Body parsing and the single error handler. Every failure leaves as OpenAI's error shape with a 4xx

@@ -72,7 +72,11 @@ export class GatewayState {
     const out: Record<string, DependencyStatus> = {};
     const redis = this.current.config.redis;
     if (redis) {
-      this.healthRedis ??= createRedisClient(redis, 'health');
+      if (!this.healthRedis) {
+        this.healthRedis = createRedisClient(redis, 'health');
+        // Failures surface through the PING below; without a listener ioredis reports them to stderr.
+        this.healthRedis.on('error', () => {});
+      }
       const t0 = performance.now();
       try {
         if (this.healthRedis.status === 'wait') await this.healthRedis.connect();

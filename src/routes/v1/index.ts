@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { setRouteHeaders } from '../../plugins/response-headers.js';
 import { type ChatCall, completeChat, startChatStream } from '../../services/chat-service.js';
 import { createEmbeddings } from '../../services/embeddings-service.js';
 import type { GatewayState } from '../../services/gateway-state.js';
-import type { RequestMeta } from '../../services/request-meta.js';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../types/openai.js';
 import { chatCompletionRoute, embeddingsRoute, modelsRoute } from './schemas.js';
 
@@ -17,7 +17,7 @@ export default async function v1Routes(app: FastifyInstance, opts: { state: Gate
     const call = callFor(request, reply, state);
     if (body.stream === true) {
       const frames = await startChatStream(runtime, body, call);
-      setRouteHeaders(request, reply);
+      setRouteHeaders(request.meta, reply);
       reply
         .header('content-type', 'text/event-stream; charset=utf-8')
         .header('cache-control', 'no-cache')
@@ -25,7 +25,7 @@ export default async function v1Routes(app: FastifyInstance, opts: { state: Gate
       return reply.send(Readable.from(frames, { objectMode: false }));
     }
     const completion = await completeChat(runtime, body, call);
-    setRouteHeaders(request, reply);
+    setRouteHeaders(request.meta, reply);
     return completion;
   });
 
@@ -35,7 +35,7 @@ export default async function v1Routes(app: FastifyInstance, opts: { state: Gate
       request.body as EmbeddingsRequest,
       callFor(request, reply, state),
     );
-    setRouteHeaders(request, reply);
+    setRouteHeaders(request.meta, reply);
     return result;
   });
 
@@ -68,19 +68,4 @@ function callFor(request: FastifyRequest, reply: FastifyReply, state: GatewaySta
       log: request.log,
     },
   };
-}
-
-/** Also used by the error handler, so failed requests say how hard the gateway tried. */
-export function setResilienceHeaders(m: RequestMeta, reply: FastifyReply): void {
-  if (m.attempts !== undefined) reply.header('x-switchyard-attempts', String(m.attempts));
-  if (m.fallback) reply.header('x-switchyard-fallback', m.fallback);
-  if (m.degraded) reply.header('x-switchyard-degraded', m.degraded);
-}
-
-function setRouteHeaders(request: FastifyRequest, reply: FastifyReply): void {
-  const m = request.meta;
-  if (m.provider) reply.header('x-switchyard-provider', m.provider);
-  if (m.upstreamModel) reply.header('x-switchyard-model', m.upstreamModel);
-  if (m.upstreamRequestId) reply.header('x-upstream-request-id', m.upstreamRequestId);
-  setResilienceHeaders(m, reply);
 }
