@@ -71,8 +71,9 @@ export async function startGateway(
 
   await app.listen({ port: config.server.port, host: config.server.host });
   state.ready = true;
-  // Warm the tokenizer off the request path so the first request does not pay for loading it.
-  void loadTokenizer();
+  // Only the mock counts tokens itself. Warm its tokenizer (~50 MiB) off the request path when a mock
+  // provider is configured; otherwise it loads on first use (the built-in offline responder).
+  if ([...config.providers.values()].some((p) => p.type === 'mock')) void loadTokenizer();
 
   const reloader = opts.configPath
     ? new ConfigReloader({ state, path: opts.configPath, env: opts.env ?? {}, log: app.log })
