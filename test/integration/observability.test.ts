@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../helpers/app-under-test.js';
 import { type FakeUpstream, sendJson, sendSse, startFakeUpstream } from '../helpers/fake-upstream.js';
+import { chunkJson } from '../helpers/openai-fixtures.js';
 
 const completion = {
   id: 'chatcmpl-1',
@@ -21,14 +22,7 @@ const completion = {
     prompt_tokens_details: { cached_tokens: 4 },
   },
 };
-const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
-  JSON.stringify({
-    id: 'c',
-    object: 'chat.completion.chunk',
-    created: 1,
-    model: 'm',
-    choices: [{ index: 0, delta, finish_reason: finish }],
-  });
+const chunk = chunkJson;
 const stream = [
   chunk({ role: 'assistant', content: '' }),
   chunk({ content: 'hi' }),

@@ -3,6 +3,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FakeUpstream, sendJson, sendSse, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { chunkJson } from '../helpers/openai-fixtures.js';
 
 /** Retries, failover, fallbacks, breakers, key pools, honest streams and degradation, end to end. */
 
@@ -14,14 +15,7 @@ const completion = (content: string) => ({
   choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop', logprobs: null }],
   usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
 });
-const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
-  JSON.stringify({
-    id: 'c',
-    object: 'chat.completion.chunk',
-    created: 1,
-    model: 'm',
-    choices: [{ index: 0, delta, finish_reason: finish }],
-  });
+const chunk = chunkJson;
 const okStream = (text: string) => [
   chunk({ role: 'assistant', content: '' }),
   chunk({ content: text }),
@@ -116,7 +110,11 @@ models: { m: { targets: [ { provider: up, model: x } ], retry: { attempts: 3, ma
   });
 
   it('the total time budget is never exceeded', async () => {
-    const up = await upstream((_req, res) => sendJson(res, 500, { error: { message: 'down' } }));
+    const arrivals: number[] = [];
+    const up = await upstream((_req, res) => {
+      arrivals.push(performance.now());
+      sendJson(res, 500, { error: { message: 'down' } });
+    });
     const gw = await gateway(`
 providers: { up: { type: openai, base_url: ${up.url}/v1 } }
 models:
@@ -128,12 +126,17 @@ models:
 `);
     const t0 = performance.now();
     const r = await chat(gw, 'm');
-    const elapsed = performance.now() - t0;
     expect(r.status).toBe(502);
     expect(r.json()).toMatchObject({ error: { code: 'upstream_server_error' } });
-    expect(elapsed).toBeLessThan(700);
     expect(up.requests.length).toBeGreaterThan(1);
     expect(Number(r.headers['x-switchyard-attempts'])).toBe(up.requests.length);
+    // Measured where the budget is enforced: no attempt reaches the provider after it ran out, and the
+    // gateway's own clock for the request stays within it (plus the last failure's round trip). The
+    // client-side bound is loose: other test files share these two cores.
+    for (const at of arrivals) expect(at - t0).toBeLessThan(600);
+    const line = gw.logs.find((l) => l.msg === 'request')!;
+    expect(line.ms as number).toBeLessThan(650);
+    expect(performance.now() - t0).toBeLessThan(1500);
   });
 });
 
