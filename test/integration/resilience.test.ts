@@ -133,7 +133,9 @@ models:
     // Measured where the budget is enforced: no attempt reaches the provider after it ran out, and the
     // gateway's own clock for the request stays within it (plus the last failure's round trip). The
     // client-side bound is loose: other test files share these two cores.
-    for (const at of arrivals) expect(at - t0).toBeLessThan(600);
+    // An attempt may start just inside the budget and reach the provider a moment later (loopback
+    // transit, a busy event loop), so arrivals get 25 ms of slack; the attempt itself is cut at 600 ms.
+    for (const at of arrivals) expect(at - t0).toBeLessThan(625);
     const line = gw.logs.find((l) => l.msg === 'request')!;
     expect(line.ms as number).toBeLessThan(650);
     expect(performance.now() - t0).toBeLessThan(1500);
