@@ -1,6 +1,7 @@
 import type {
   FastifyBaseLogger,
   FastifyInstance,
+  FastifyRequest,
   FastifyServerOptions,
   RawRequestDefaultExpression,
 } from 'fastify';
@@ -28,6 +29,8 @@ declare module 'fastify' {
 }
 
 const kTrace = Symbol('switchyard.trace');
+/** Levels at which the per-request `info` line is written. */
+const INFO_ENABLED: ReadonlySet<string> = new Set(['info', 'debug', 'trace']);
 
 /**
  * Fastify's child logger factory: the request's trace is decided here, when its logger is made, so
@@ -109,33 +112,8 @@ async function requestContextPlugin(app: FastifyInstance, opts: RequestContextOp
       // 499: nginx's "client closed request"; the status we had set never reached the client.
       const status = aborted ? 499 : reply.statusCode;
       const totalMs = performance.now() - request.startedAt;
-      request.log.info(
-        {
-          method: request.method,
-          url: request.routeOptions.url ?? request.url.split('?')[0],
-          status,
-          ms: round(totalMs),
-          model: m.model,
-          provider: m.provider,
-          upstream_model: m.upstreamModel,
-          upstream_request_id: m.upstreamRequestId,
-          stream: m.stream,
-          first_token_ms: m.firstTokenMs === undefined ? undefined : round(m.firstTokenMs),
-          upstream_ms: m.upstreamMs === undefined ? undefined : round(m.upstreamMs),
-          prompt_tokens: m.usage?.prompt_tokens,
-          completion_tokens: m.usage?.completion_tokens,
-          error_code: m.error?.code,
-          mid_stream_error: m.error?.midStream || undefined,
-          client_aborted: aborted || m.clientAborted || undefined,
-          attempts: m.attempts,
-          fallback: m.fallback,
-          degraded: m.degraded,
-          // Present only with logging.log_prompts; off by default, so prompts never reach the log.
-          prompt: m.prompt,
-          completion: m.completion,
-        },
-        'request',
-      );
+      // The line is built only when it will be written: at `warn` and above, per-request work stays nil.
+      if (INFO_ENABLED.has(request.log.level)) logLine(request, m, status, aborted, totalMs);
       settle(state, request.id, m, totalMs);
       observeHttp?.(request.method, route, status, totalMs / 1000);
       request.span.setAttributes({ 'http.response.status_code': status });
@@ -143,6 +121,42 @@ async function requestContextPlugin(app: FastifyInstance, opts: RequestContextOp
       request.span.end();
     });
   });
+}
+
+function logLine(
+  request: FastifyRequest,
+  m: RequestMeta,
+  status: number,
+  aborted: boolean,
+  totalMs: number,
+): void {
+  request.log.info(
+    {
+      method: request.method,
+      url: request.routeOptions.url ?? request.url.split('?')[0],
+      status,
+      ms: round(totalMs),
+      model: m.model,
+      provider: m.provider,
+      upstream_model: m.upstreamModel,
+      upstream_request_id: m.upstreamRequestId,
+      stream: m.stream,
+      first_token_ms: m.firstTokenMs === undefined ? undefined : round(m.firstTokenMs),
+      upstream_ms: m.upstreamMs === undefined ? undefined : round(m.upstreamMs),
+      prompt_tokens: m.usage?.prompt_tokens,
+      completion_tokens: m.usage?.completion_tokens,
+      error_code: m.error?.code,
+      mid_stream_error: m.error?.midStream || undefined,
+      client_aborted: aborted || m.clientAborted || undefined,
+      attempts: m.attempts,
+      fallback: m.fallback,
+      degraded: m.degraded,
+      // Present only with logging.log_prompts; off by default, so prompts never reach the log.
+      prompt: m.prompt,
+      completion: m.completion,
+    },
+    'request',
+  );
 }
 
 /** Emits the request's final lifecycle event, exactly once: completed, or error. */
@@ -157,6 +171,7 @@ function settle(state: GatewayState, requestId: string, m: RequestMeta, totalMs:
     team: 'none',
   };
   if (m.error) {
+    if (!state.events.has('ai.response.error')) return;
     state.events.emit('ai.response.error', {
       ...base,
       code: m.error.code,
@@ -167,7 +182,7 @@ function settle(state: GatewayState, requestId: string, m: RequestMeta, totalMs:
     });
     return;
   }
-  if (m.clientAborted) return;
+  if (m.clientAborted || !state.events.has('ai.response.completed')) return;
   const upstreamMs = m.upstreamMs ?? 0;
   state.events.emit('ai.response.completed', {
     ...base,
