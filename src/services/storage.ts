@@ -1,0 +1,78 @@
+import { type DbHandle, openDatabase } from '../db/connect.js';
+import { Store } from '../db/store.js';
+import type { GatewayConfig } from '../types/config.js';
+import { AdminGuard, Identifier } from './auth/identify.js';
+import { CredentialService } from './credentials.js';
+import { KeyService } from './keys.js';
+import { Pricing } from './pricing.js';
+import { RequestLogWriter } from './request-log.js';
+import { SecretBox } from './secret-box.js';
+import { TeamService } from './teams.js';
+
+interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Everything built on the database, opened once per process and shared by the gateway and the CLI. */
+export interface Storage {
+  handle: DbHandle;
+  store: Store;
+  keys: KeyService;
+  teams: TeamService;
+  credentials: CredentialService;
+  pricing: Pricing;
+  identifier: Identifier;
+  adminGuard: AdminGuard;
+  /** Undefined when `request_log.enabled` is false, and in the CLI. */
+  requestLog: RequestLogWriter | undefined;
+  close(): Promise<void>;
+}
+
+export interface OpenStorageOptions {
+  /** The live config's admin key (it changes on reload); default: the one in `config`. */
+  adminKey?: () => string | undefined;
+  log: Log;
+  /** The gateway writes the request log and listens for key invalidations; the CLI does neither. */
+  role: 'gateway' | 'cli';
+  /** Run migrations (default: `database.migrate`). */
+  migrate?: boolean;
+}
+
+export async function openStorage(config: GatewayConfig, opts: OpenStorageOptions): Promise<Storage> {
+  const handle = await openDatabase(config.database);
+  try {
+    if (opts.migrate ?? config.database.migrate) {
+      const applied = await handle.migrate();
+      if (applied.length > 0) opts.log.info({ migrations: applied }, 'database migrated');
+    }
+  } catch (err) {
+    await handle.close().catch(() => {});
+    throw err;
+  }
+  const store = new Store(handle);
+  const keys = new KeyService(store, config.auth, config.redis, opts.log);
+  // The CLI still publishes invalidations (a revoke from the command line reaches running gateways).
+  await keys.start();
+  const requestLog =
+    opts.role === 'gateway' && config.requestLog.enabled
+      ? new RequestLogWriter(store, config.requestLog, opts.log)
+      : undefined;
+  return {
+    handle,
+    store,
+    keys,
+    teams: new TeamService(store),
+    credentials: new CredentialService(store, new SecretBox(config.secretKeys)),
+    pricing: new Pricing(config.pricing),
+    identifier: new Identifier(config.auth, keys),
+    adminGuard: new AdminGuard(opts.adminKey ?? (() => config.adminKey), config.adminAllowIps, keys),
+    requestLog,
+    async close() {
+      await requestLog?.close();
+      await keys.close();
+      await handle.close();
+    },
+  };
+}
