@@ -1,0 +1,139 @@
+import { LRUCache } from 'lru-cache';
+import { drained, fits, remaining, resetMs, waitMs } from './bucket.js';
+import {
+  type BudgetAdjust,
+  type BudgetCharge,
+  type BudgetState,
+  checkAdjusts,
+  checkCharges,
+  type Decision,
+  type LimiterBackend,
+  type RateAdjust,
+  type RateCharge,
+  type RateState,
+} from './types.js';
+
+interface Bucket {
+  level: number;
+  ts: number;
+}
+interface Counter {
+  spent: number;
+}
+
+export interface MemoryLimiterOptions {
+  /** Bound on tracked buckets; the least recently used empty-ish ones go first. */
+  maxBuckets?: number;
+  maxBudgets?: number;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
+/**
+ * One process's limits. Decisions are synchronous inside, so they are atomic without locks. Memory is
+ * bounded: buckets expire when they have drained, and both maps are LRU-capped.
+ */
+export class MemoryLimiter implements LimiterBackend {
+  readonly kind = 'memory' as const;
+  private readonly buckets: LRUCache<string, Bucket>;
+  private readonly counters: LRUCache<string, Counter>;
+  private readonly now: () => number;
+
+  constructor(opts: MemoryLimiterOptions = {}) {
+    // noDeleteOnStaleGet: a get of an expired entry answers undefined as before but leaves the entry for
+    // the next set to overwrite (the LRU bound still holds). lru-cache's delete of the only entry clears
+    // the whole cache, filling arrays of `max` slots: 200,000 per request for a lone caller whose bucket
+    // had drained (about 40 µs per request in the everything-on profile).
+    this.buckets = new LRUCache({ max: opts.maxBuckets ?? 200_000, noDeleteOnStaleGet: true });
+    this.counters = new LRUCache({ max: opts.maxBudgets ?? 100_000, noDeleteOnStaleGet: true });
+    this.now = opts.now ?? Date.now;
+  }
+
+  async decide(rates: readonly RateCharge[], budgets: readonly BudgetCharge[]): Promise<Decision> {
+    return this.decideSync(rates, budgets);
+  }
+
+  decideSync(rates: readonly RateCharge[], budgets: readonly BudgetCharge[]): Decision {
+    checkCharges(rates, budgets);
+    const now = this.now();
+    const levels = new Array<number>(rates.length);
+    let blocked: Decision['blocked'];
+    let retryAfterMs = 0;
+    for (let i = 0; i < rates.length; i++) {
+      const r = rates[i] as RateCharge;
+      const b = this.buckets.get(r.key);
+      const level = b ? drained(b.level, b.ts, now, r.limit, r.windowMs) : 0;
+      levels[i] = level;
+      if (!fits(level, r.cost, r.limit)) {
+        blocked ??= { kind: 'rate', index: i };
+        const w = waitMs(level, r.cost, r.limit, r.windowMs);
+        retryAfterMs = w < 0 || retryAfterMs < 0 ? -1 : Math.max(retryAfterMs, w);
+      }
+    }
+    const spent = new Array<number>(budgets.length);
+    for (let i = 0; i < budgets.length; i++) {
+      const b = budgets[i] as BudgetCharge;
+      const s = this.counters.get(b.key)?.spent ?? 0;
+      spent[i] = s;
+      if (s + b.amountMicros > b.capMicros) {
+        blocked ??= { kind: 'budget', index: i };
+        retryAfterMs = -1;
+      }
+    }
+    const ok = blocked === undefined;
+    const rateStates: RateState[] = new Array(rates.length);
+    for (let i = 0; i < rates.length; i++) {
+      const r = rates[i] as RateCharge;
+      const level = ok ? (levels[i] as number) + r.cost : (levels[i] as number);
+      if (ok && r.cost > 0) {
+        this.buckets.set(r.key, { level, ts: now }, { ttl: resetMs(level, r.limit, r.windowMs) + 1 });
+      }
+      rateStates[i] = {
+        limit: r.limit,
+        remaining: remaining(level, r.limit),
+        resetMs: resetMs(level, r.limit, r.windowMs),
+      };
+    }
+    const budgetStates: BudgetState[] = new Array(budgets.length);
+    for (let i = 0; i < budgets.length; i++) {
+      const b = budgets[i] as BudgetCharge;
+      let s = spent[i] as number;
+      if (ok && b.amountMicros > 0) {
+        s += b.amountMicros;
+        this.addSpent(b.key, b.amountMicros, b.ttlMs);
+      }
+      budgetStates[i] = { capMicros: b.capMicros, spentMicros: s };
+    }
+    return { ok, blocked, retryAfterMs: ok ? 0 : retryAfterMs, rates: rateStates, budgets: budgetStates };
+  }
+
+  async adjust(rates: readonly RateAdjust[], budgets: readonly BudgetAdjust[]): Promise<void> {
+    checkAdjusts(rates, budgets);
+    const now = this.now();
+    for (const r of rates) {
+      if (r.delta === 0) continue;
+      const b = this.buckets.get(r.key);
+      const current = b ? drained(b.level, b.ts, now, r.limit, r.windowMs) : 0;
+      const level = Math.max(0, current + r.delta);
+      if (level <= 0) this.buckets.delete(r.key);
+      else this.buckets.set(r.key, { level, ts: now }, { ttl: resetMs(level, r.limit, r.windowMs) + 1 });
+    }
+    for (const b of budgets) if (b.deltaMicros !== 0) this.addSpent(b.key, b.deltaMicros, b.ttlMs);
+  }
+
+  async spent(keys: readonly string[]): Promise<number[]> {
+    return keys.map((k) => this.counters.get(k)?.spent ?? 0);
+  }
+
+  private addSpent(key: string, delta: number, ttlMs: number): void {
+    const c = this.counters.get(key);
+    // The window's expiry is fixed by its first write, like the Redis counter's.
+    if (c) c.spent = Math.max(0, c.spent + delta);
+    else if (delta > 0) this.counters.set(key, { spent: delta }, ttlMs > 0 ? { ttl: ttlMs } : {});
+  }
+
+  async close(): Promise<void> {
+    this.buckets.clear();
+    this.counters.clear();
+  }
+}

@@ -1,0 +1,643 @@
+import type { Redis } from 'ioredis';
+import { MemoryLimiter } from '../../backends/limiter/memory.js';
+import { RedisLimiter, RedisUnavailableError } from '../../backends/limiter/redis.js';
+import type {
+  BudgetCharge,
+  Decision,
+  LimiterBackend,
+  RateCharge,
+  RateState,
+} from '../../backends/limiter/types.js';
+import { createRedisClient } from '../../backends/redis/client.js';
+import { ClientAbortError, GatewayError } from '../../errors/gateway-error.js';
+import type { RedisSpec } from '../../types/config.js';
+import type { BudgetCaps, LimitsSpec, RateName, RateRule, TierSpec } from '../../types/limits.js';
+import { FairQueue, QueueAbortedError, QueueFullError, QueueTimeoutError } from './fair-queue.js';
+import { formatMicros, formatReset, rateHeaders, tightest } from './headers.js';
+
+/** Who is calling, as far as limits care. Every field but `team` is optional until keys exist. */
+export interface LimitCaller {
+  team: string;
+  user?: string | undefined;
+  /** The key's id (never its secret). */
+  key?: string | undefined;
+  tier?: string | undefined;
+  /** Per-key overrides of the tier's rates. */
+  limits?: Partial<Record<RateName, number>> | undefined;
+  /** Per-key spend caps, overriding the tier's. */
+  budget?: BudgetCaps | undefined;
+  /** Team-wide rates and caps, overriding `limits.teams.<team>`. */
+  teamLimits?: Partial<Record<RateName, number>> | undefined;
+  teamBudget?: BudgetCaps | undefined;
+}
+
+/** Integer micro-dollars per million tokens. */
+export interface ModelPrice {
+  inputMicrosPerMTok: number;
+  outputMicrosPerMTok: number;
+}
+export type PriceOf = (model: string) => ModelPrice | undefined;
+
+export interface AdmitInput {
+  caller: LimitCaller;
+  ip: string;
+  /** The route template, e.g. `/v1/chat/completions`. */
+  route: string;
+  /** The upstream model the reservation is priced at. */
+  model: string | undefined;
+  /** Prompt tokens, or a function that counts them: called only when a token limit or budget applies. */
+  promptTokens: number | (() => Promise<number>);
+  /** The request's max_tokens; undefined: `limits.default_max_tokens`; 0 for routes with no completion. */
+  maxTokens: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface LimitTicket {
+  backend: LimiterBackend;
+  tokenLimits: Array<{ key: string; limit: number; windowMs: number }>;
+  budgets: Array<{ key: string; ttlMs: number }>;
+  promptTokens: number;
+  reservedTokens: number;
+  reservedMicros: number;
+  model: string | undefined;
+  settled: boolean;
+}
+
+export interface Admission {
+  ticket: LimitTicket;
+  /** x-ratelimit-*, budget and queue-wait headers for the response. */
+  headers: Record<string, string>;
+  queuedMs: number;
+}
+
+export interface SettleOutcome {
+  usage?: { prompt_tokens: number; completion_tokens: number } | undefined;
+  /** The model that answered, when it differs from the one reserved at. */
+  model?: string | undefined;
+  /** For a stream cut off without usage: completion tokens estimated from what was streamed. */
+  completionTokensEstimate?: number | undefined;
+  /** The request failed without output: nothing was used. */
+  failed?: boolean | undefined;
+}
+
+export type DecisionOutcome =
+  | 'admitted'
+  | 'rejected'
+  | 'budget_exceeded'
+  | 'queue_admitted'
+  | 'queue_timeout'
+  | 'queue_full'
+  | 'unavailable'
+  | 'fail_open';
+
+/** prom-client lives in plugins/metrics.ts; it plugs in here. */
+export interface LimitsObserver {
+  decision(outcome: DecisionOutcome, limit: string): void;
+  queueWait(seconds: number, outcome: 'admitted' | 'timeout'): void;
+  reconciled(unit: 'tokens' | 'micros', reserved: number, actual: number): void;
+  redisError(op: 'decide' | 'adjust'): void;
+}
+
+/**
+ * The hook for answering an over-limit request with a 202 job instead of waiting (the jobs feature
+ * provides it): return a job to defer, or undefined to queue or reject as configured.
+ */
+export type DeferToJob = (input: AdmitInput, blockedLimit: string) => Promise<{ id: string } | undefined>;
+
+/** Thrown by admit() when the request became a job; the caller answers 202 with the job. */
+export class DeferredToJob extends Error {
+  constructor(readonly job: { id: string }) {
+    super('deferred to a job');
+  }
+}
+
+interface Charge {
+  rate: RateCharge;
+  /** Human name for errors and metrics: `ip.rpm`, `team.tpm`, `key.rpd`, `route.rpm`. */
+  name: string;
+  unit: RateRule['unit'];
+}
+interface Budget {
+  charge: BudgetCharge;
+  name: string;
+  window: 'daily' | 'monthly' | 'total';
+}
+
+const NOOP_OBSERVER: LimitsObserver = {
+  decision() {},
+  queueWait() {},
+  reconciled() {},
+  redisError() {},
+};
+
+export interface LimitsServiceOptions {
+  redis?: RedisSpec | undefined;
+  priceOf?: PriceOf | undefined;
+  log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** Tests: a clock for budget windows. */
+  now?: () => number;
+}
+
+/**
+ * Admission (rate limits, token reservations, budget reservations, priority queueing) and
+ * reconciliation. No Fastify here: the pipeline's admit and settle stages call it. The limits config
+ * comes with each call, from the request's runtime snapshot, so a reload applies to new requests only.
+ */
+export class LimitsService {
+  observer: LimitsObserver = NOOP_OBSERVER;
+  deferToJob: DeferToJob | undefined;
+  priceOf: PriceOf;
+  private readonly local = new MemoryLimiter();
+  private readonly shared: RedisLimiter | undefined;
+  private readonly redis: Redis | undefined;
+  private readonly queue: FairQueue;
+  private readonly log: NonNullable<LimitsServiceOptions['log']> | undefined;
+  private readonly now: () => number;
+  private redisDown = false;
+
+  constructor(opts: LimitsServiceOptions = {}) {
+    this.priceOf = opts.priceOf ?? (() => undefined);
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+    this.queue = new FairQueue();
+    if (opts.redis) {
+      this.redis = createRedisClient(opts.redis, 'limits');
+      // Failures surface per command (and are counted there); without a listener ioredis prints them.
+      this.redis.on('error', () => {});
+      this.shared = new RedisLimiter(this.redis, `${opts.redis.keyPrefix}limits:`);
+    }
+  }
+
+  /** Connects to Redis when configured. A failure is not fatal: decisions follow `redis_failure`. */
+  async start(): Promise<void> {
+    if (!this.redis) return;
+    try {
+      await this.redis.connect();
+    } catch (err) {
+      this.log?.warn({ err }, 'limits: redis unreachable at start; deciding per limits.redis_failure');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.redis?.disconnect();
+    await this.local.close();
+  }
+
+  get queued(): number {
+    return this.queue.queued;
+  }
+
+  /**
+   * Reserves the request and its tokens on every limit that applies, and the estimated cost on every
+   * budget; all or nothing. Returns undefined when limits are off. Throws a GatewayError (429, 402, 503)
+   * or DeferredToJob.
+   */
+  async admit(spec: LimitsSpec, input: AdmitInput): Promise<Admission | undefined> {
+    if (!spec.enabled) return undefined;
+    const tier =
+      spec.tiers.get(input.caller.tier ?? spec.anonymousTier) ?? spec.tiers.get(spec.anonymousTier);
+    if (!tier) return undefined;
+    const completion = count(input.maxTokens ?? spec.defaultMaxTokens);
+    // Built with no tokens first: counting the prompt is skipped when no token limit or budget applies.
+    const charges = this.charges(spec, tier, input, 0);
+    let budgets = this.budgets(spec, tier, input.caller, 0);
+    if (charges.length === 0 && budgets.length === 0) return undefined;
+    const needsTokens = budgets.length > 0 || charges.some((c) => c.unit === 'tokens');
+    const p = input.promptTokens;
+    const promptTokens = needsTokens ? count(typeof p === 'number' ? p : await p()) : 0;
+    const reservedTokens = needsTokens ? promptTokens + completion : 0;
+    for (const c of charges) if (c.unit === 'tokens') c.rate.cost = reservedTokens;
+    const price = input.model && budgets.length > 0 ? this.priceOf(input.model) : undefined;
+    const reservedMicros = price ? costMicros(price, promptTokens, completion) : 0;
+    if (reservedMicros > 0) budgets = this.budgets(spec, tier, input.caller, reservedMicros);
+
+    const rates = charges.map((c) => c.rate);
+    const budgetCharges = budgets.map((b) => b.charge);
+    const failClosed = spec.redisFailure === 'closed';
+    const attempt = async () => {
+      const { decision, backend } = await this.decide(rates, budgetCharges, failClosed);
+      return { ok: decision.ok, retryAfterMs: decision.retryAfterMs, value: { decision, backend } };
+    };
+
+    let { decision, backend } = (await attempt()).value;
+    let queuedMs: number | undefined;
+    if (!decision.ok && decision.blocked?.kind === 'rate') {
+      const blocked = charges[decision.blocked.index] as Charge;
+      const deferred = this.deferToJob ? await this.deferToJob(input, blocked.name) : undefined;
+      if (deferred) {
+        this.observer.decision('rejected', blocked.name);
+        throw new DeferredToJob(deferred);
+      }
+      if (tier.onLimit === 'queue' && decision.retryAfterMs >= 0 && tier.maxQueueWaitMs > 0) {
+        try {
+          const r = await this.queue.wait(
+            spec.maxQueued,
+            blocked.rate.key,
+            tier.name,
+            tier.priority,
+            tier.maxQueueWaitMs,
+            attempt,
+            input.signal,
+            // Admitted just as its wait ended: nobody will use it, so all of it goes back.
+            (v) => void this.release(v.backend, rates, budgetCharges),
+          );
+          ({ decision, backend } = r.value);
+          queuedMs = r.waitedMs;
+          this.observer.queueWait(queuedMs / 1000, 'admitted');
+          this.observer.decision('queue_admitted', blocked.name);
+        } catch (err) {
+          if (err instanceof QueueTimeoutError) {
+            this.observer.queueWait(err.waitedMs / 1000, 'timeout');
+            this.observer.decision('queue_timeout', blocked.name);
+            const last = (err.last as { decision?: Decision } | undefined)?.decision ?? decision;
+            throw this.rejection(spec, charges, budgets, last, { queuedMs: err.waitedMs, reservedTokens });
+          }
+          if (err instanceof QueueFullError) {
+            this.observer.decision('queue_full', blocked.name);
+            throw this.rejection(spec, charges, budgets, decision, { queueFull: true, reservedTokens });
+          }
+          if (err instanceof QueueAbortedError) {
+            throw new ClientAbortError();
+          }
+          throw err;
+        }
+      }
+    }
+    if (!decision.ok) {
+      const blocked = decision.blocked;
+      const name = blocked
+        ? blocked.kind === 'rate'
+          ? (charges[blocked.index] as Charge).name
+          : (budgets[blocked.index] as Budget).name
+        : 'unknown';
+      this.observer.decision(blocked?.kind === 'budget' ? 'budget_exceeded' : 'rejected', name);
+      throw this.rejection(spec, charges, budgets, decision, { reservedTokens });
+    }
+    if (queuedMs === undefined) this.observer.decision('admitted', 'all');
+    const headers = this.headers(charges, budgets, decision);
+    if (queuedMs !== undefined) headers['x-switchyard-queue-wait-ms'] = String(queuedMs);
+    const ticket: LimitTicket = {
+      backend,
+      tokenLimits: charges
+        .filter((c) => c.unit === 'tokens')
+        .map((c) => ({ key: c.rate.key, limit: c.rate.limit, windowMs: c.rate.windowMs })),
+      budgets: budgets.map((b) => ({ key: b.charge.key, ttlMs: b.charge.ttlMs })),
+      promptTokens,
+      reservedTokens,
+      reservedMicros,
+      model: input.model,
+      settled: false,
+    };
+    return { ticket, headers, queuedMs: queuedMs ?? 0 };
+  }
+
+  /**
+   * The caller's spend caps and what is spent on each (reservations in flight included), for usage
+   * views such as /admin/usage. Reads only; never reserves.
+   */
+  async budgetUsage(
+    spec: LimitsSpec,
+    caller: LimitCaller,
+  ): Promise<Array<{ limit: string; capMicros: number; spentMicros: number }>> {
+    const tier = spec.tiers.get(caller.tier ?? spec.anonymousTier) ?? spec.tiers.get(spec.anonymousTier);
+    if (!tier) return [];
+    const budgets = this.budgets(spec, tier, caller, 0);
+    const keys = budgets.map((b) => b.charge.key);
+    let spent: number[];
+    const shared = this.shared;
+    try {
+      spent = shared?.ready ? await shared.spent(keys) : await this.local.spent(keys);
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+      this.observer.redisError('decide');
+      spent = await this.local.spent(keys);
+    }
+    return budgets.map((b, i) => ({
+      limit: b.name,
+      capMicros: b.charge.capMicros,
+      spentMicros: spent[i] ?? 0,
+    }));
+  }
+
+  /**
+   * Reconciles a ticket with what the request really used: unused tokens and money go back, overuse is
+   * added. Runs once per ticket; later calls do nothing.
+   */
+  async settle(ticket: LimitTicket, outcome: SettleOutcome): Promise<void> {
+    if (ticket.settled) return;
+    ticket.settled = true;
+    let prompt: number;
+    let completion: number;
+    if (outcome.usage) {
+      prompt = outcome.usage.prompt_tokens;
+      completion = outcome.usage.completion_tokens;
+    } else if (outcome.completionTokensEstimate !== undefined) {
+      prompt = ticket.promptTokens;
+      completion = outcome.completionTokensEstimate;
+    } else if (outcome.failed) {
+      prompt = 0;
+      completion = 0;
+    } else {
+      // Success without usage and nothing to estimate from: the reservation stands.
+      prompt = ticket.promptTokens;
+      completion = ticket.reservedTokens - ticket.promptTokens;
+    }
+    prompt = count(prompt);
+    completion = count(completion);
+    const actualTokens = prompt + completion;
+    const model = outcome.model ?? ticket.model;
+    const price = model ? this.priceOf(model) : undefined;
+    const actualMicros = price ? costMicros(price, prompt, completion) : 0;
+    if (ticket.tokenLimits.length > 0)
+      this.observer.reconciled('tokens', ticket.reservedTokens, actualTokens);
+    if (ticket.budgets.length > 0) this.observer.reconciled('micros', ticket.reservedMicros, actualMicros);
+    const dTokens = actualTokens - ticket.reservedTokens;
+    const dMicros = actualMicros - ticket.reservedMicros;
+    await this.adjust(
+      ticket.backend,
+      dTokens === 0 ? [] : ticket.tokenLimits.map((t) => ({ ...t, delta: dTokens })),
+      dMicros === 0 ? [] : ticket.budgets.map((b) => ({ ...b, deltaMicros: dMicros })),
+    );
+    if (dTokens < 0 || dMicros < 0) this.queue.nudge();
+  }
+
+  /** Returns a whole admission (request slots too): for an admission nobody will use. */
+  private async release(
+    backend: LimiterBackend,
+    rates: RateCharge[],
+    budgets: BudgetCharge[],
+  ): Promise<void> {
+    await this.adjust(
+      backend,
+      rates.map((r) => ({ key: r.key, limit: r.limit, windowMs: r.windowMs, delta: -r.cost })),
+      budgets.map((b) => ({ key: b.key, ttlMs: b.ttlMs, deltaMicros: -b.amountMicros })),
+    );
+    this.queue.nudge();
+  }
+
+  private async adjust(
+    backend: LimiterBackend,
+    rates: Parameters<LimiterBackend['adjust']>[0],
+    budgets: Parameters<LimiterBackend['adjust']>[1],
+  ): Promise<void> {
+    if (rates.length === 0 && budgets.length === 0) return;
+    try {
+      await backend.adjust(rates, budgets);
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+      this.observer.redisError('adjust');
+      this.log?.warn({ err }, 'limits: a reconciliation was lost while redis was unreachable');
+    }
+  }
+
+  private async decide(
+    rates: RateCharge[],
+    budgets: BudgetCharge[],
+    failClosed: boolean,
+  ): Promise<{ decision: Decision; backend: LimiterBackend }> {
+    const shared = this.shared;
+    if (shared) {
+      // Limits turned on by a reload after a start without them: connect now, decide per the failure
+      // mode until connected.
+      if (this.redis?.status === 'wait') void this.start();
+      if (shared.ready) {
+        try {
+          const decision = await shared.decide(rates, budgets);
+          if (this.redisDown) {
+            this.redisDown = false;
+            this.log?.warn({}, 'limits: redis is back; limits are shared again');
+          }
+          return { decision, backend: shared };
+        } catch (err) {
+          if (!(err instanceof RedisUnavailableError)) throw err;
+        }
+      }
+      this.observer.redisError('decide');
+      if (!this.redisDown) {
+        this.redisDown = true;
+        this.log?.error({}, 'limits: redis unreachable; deciding per limits.redis_failure');
+      }
+      if (failClosed) {
+        this.observer.decision('unavailable', 'redis');
+        throw new GatewayError('limits_unavailable', 'rate limits cannot be checked right now; try again', {
+          headers: { 'retry-after': '1' },
+        });
+      }
+      this.observer.decision('fail_open', 'redis');
+    }
+    return { decision: this.local.decideSync(rates, budgets), backend: this.local };
+  }
+
+  private charges(spec: LimitsSpec, tier: TierSpec, input: AdmitInput, tokens: number): Charge[] {
+    const out: Charge[] = [];
+    const c = input.caller;
+    const subject = c.key ? `k:${c.key}` : c.user ? `u:${c.team}:${c.user}` : `a:${input.ip}`;
+    const scope = c.key ? 'key' : c.user ? 'user' : 'caller';
+    const push = (rules: readonly RateRule[], key: string, name: string) => {
+      for (const r of rules) {
+        out.push({
+          rate: {
+            key: `rl:${key}:${r.name}`,
+            limit: r.limit,
+            windowMs: r.windowMs,
+            cost: r.unit === 'requests' ? 1 : tokens,
+          },
+          name: `${name}.${r.name}`,
+          unit: r.unit,
+        });
+      }
+    };
+    push(override(tier.rates, c.limits), subject, scope);
+    if (c.team !== 'none') {
+      const team = spec.teams.get(c.team);
+      const rules = c.teamLimits ? override(team?.rates ?? [], c.teamLimits) : (team?.rates ?? []);
+      push(rules, `t:${c.team}`, 'team');
+    }
+    push(spec.ip, `ip:${input.ip}`, 'ip');
+    const route = spec.routes.get(input.route);
+    if (route)
+      push(route.rates, route.per === 'global' ? `r:${input.route}` : `r:${input.route}:${subject}`, 'route');
+    return out;
+  }
+
+  /**
+   * Spend caps: the tier's (or the key's own) per key, or per user for a keyless user; the team's per
+   * team. A caller with neither key nor user is only known by team, so the tier's cap is the team's.
+   */
+  private budgets(spec: LimitsSpec, tier: TierSpec, c: LimitCaller, amount: number): Budget[] {
+    const out: Budget[] = [];
+    const subject = c.key ? `k:${c.key}` : c.user ? `u:${c.team}:${c.user}` : undefined;
+    const own = subject ? (c.budget ?? tier.budget) : undefined;
+    const team = c.teamBudget ?? spec.teams.get(c.team)?.budget ?? (subject ? undefined : tier.budget);
+    // Most requests have no budget at all: no date arithmetic for them.
+    if (!hasCap(own) && !hasCap(team)) return out;
+    const now = this.now();
+    const w = this.windows(now);
+    const day = w.day;
+    const month = w.month;
+    // Kept a day past the window's end, so a late reconciliation still finds its counter.
+    const dayTtl = w.dayEnd - now + 86_400_000;
+    const monthTtl = w.monthEnd - now + 86_400_000;
+    const push = (caps: BudgetCaps | undefined, key: string, name: string) => {
+      if (!caps) return;
+      const windows: Array<[number | undefined, string, number, Budget['window']]> = [
+        [caps.dailyMicros, `d:${day}`, dayTtl, 'daily'],
+        [caps.monthlyMicros, `m:${month}`, monthTtl, 'monthly'],
+        [caps.totalMicros, 'total', 0, 'total'],
+      ];
+      for (const [cap, suffix, ttlMs, window] of windows) {
+        if (cap === undefined) continue;
+        out.push({
+          charge: { key: `b:${key}:${suffix}`, capMicros: cap, amountMicros: amount, ttlMs },
+          name: `${name}.${window}`,
+          window,
+        });
+      }
+    };
+    if (subject) push(own, subject, c.key ? 'key' : 'user');
+    push(team, `t:${c.team}`, 'team');
+    return out;
+  }
+
+  /** The current UTC day and month and when they end; recomputed only when the day changes. */
+  private windows(now: number): { day: string; month: string; dayEnd: number; monthEnd: number } {
+    const w = this.windowCache;
+    if (w && now >= w.dayStart && now < w.dayEnd) return w;
+    const d = new Date(now);
+    const day = d.toISOString().slice(0, 10);
+    const fresh = {
+      day,
+      month: day.slice(0, 7),
+      dayStart: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()),
+      dayEnd: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1),
+      monthEnd: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+    };
+    this.windowCache = fresh;
+    return fresh;
+  }
+
+  private windowCache:
+    | { day: string; month: string; dayStart: number; dayEnd: number; monthEnd: number }
+    | undefined;
+
+  private headers(charges: Charge[], budgets: Budget[], d: Decision): Record<string, string> {
+    const out: Record<string, string> = {};
+    const req: RateState[] = [];
+    const tok: RateState[] = [];
+    charges.forEach((c, i) => {
+      const s = d.rates[i];
+      if (s) (c.unit === 'requests' ? req : tok).push(s);
+    });
+    rateHeaders(tightest(req), tightest(tok), out);
+    let best = -1;
+    let bestLeft = Number.POSITIVE_INFINITY;
+    d.budgets.forEach((b, i) => {
+      const left = b.capMicros - b.spentMicros;
+      if (left < bestLeft) {
+        bestLeft = left;
+        best = i;
+      }
+    });
+    const b = d.budgets[best];
+    if (b) {
+      out['x-switchyard-budget-limit'] = (budgets[best] as Budget).name;
+      out['x-switchyard-budget-spent-usd'] = formatMicros(b.spentMicros);
+      out['x-switchyard-budget-remaining-usd'] = formatMicros(Math.max(0, b.capMicros - b.spentMicros));
+    }
+    return out;
+  }
+
+  private rejection(
+    spec: LimitsSpec,
+    charges: Charge[],
+    budgets: Budget[],
+    d: Decision,
+    extra: { queuedMs?: number; queueFull?: boolean; reservedTokens: number },
+  ): GatewayError {
+    const headers = this.headers(charges, budgets, d);
+    const blocked = d.blocked;
+    if (blocked?.kind === 'budget') {
+      const b = budgets[blocked.index] as Budget;
+      const state = d.budgets[blocked.index];
+      const retryS = budgetRetrySeconds(b.window, this.now());
+      if (retryS !== undefined) headers['retry-after'] = String(retryS);
+      headers['x-switchyard-limit'] = b.name;
+      const is402 = spec.budgetExhaustedStatus === 402;
+      return new GatewayError(
+        'budget_exceeded',
+        `Budget exceeded: ${b.name} spend cap of $${formatMicros(b.charge.capMicros)} ` +
+          `(spent $${formatMicros(state?.spentMicros ?? 0)}, this request reserves $${formatMicros(b.charge.amountMicros)}).`,
+        { status: is402 ? 402 : 429, headers },
+      );
+    }
+    const c = blocked ? (charges[blocked.index] as Charge) : undefined;
+    const name = c?.name ?? 'unknown';
+    headers['x-switchyard-limit'] = name;
+    const never = d.retryAfterMs < 0;
+    const retryMs = never ? (c?.rate.windowMs ?? 60_000) : d.retryAfterMs;
+    headers['retry-after'] = String(Math.max(1, Math.ceil(retryMs / 1000)));
+    let message: string;
+    if (never && c) {
+      message =
+        `Request too large for ${name}: it needs ${c.rate.cost} ${c.unit} and the limit is ${c.rate.limit} ` +
+        `per ${formatReset(c.rate.windowMs)}. Lower max_tokens or the prompt.`;
+    } else {
+      message = `Rate limit reached for ${name}${c ? ` (limit ${c.rate.limit} ${c.unit} per ${formatReset(c.rate.windowMs)})` : ''}.`;
+      if (extra.queuedMs !== undefined) message += ` Waited ${extra.queuedMs} ms in the queue.`;
+      else if (extra.queueFull) message += ' The queue is full.';
+      message += ` Try again in ${formatReset(retryMs)}.`;
+    }
+    return new GatewayError('rate_limit_exceeded', message, { headers });
+  }
+}
+
+/**
+ * A token count as the limiters take it: a whole number, rounded up (half a token is still a token),
+ * and 0 for anything that is not a finite positive number (a provider's missing or malformed usage).
+ */
+function count(n: number | undefined): number {
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? Math.min(Math.ceil(n), 1e12) : 0;
+}
+
+function hasCap(b: BudgetCaps | undefined): b is BudgetCaps {
+  return (
+    b !== undefined &&
+    (b.dailyMicros !== undefined || b.monthlyMicros !== undefined || b.totalMicros !== undefined)
+  );
+}
+
+function override(
+  rules: readonly RateRule[],
+  over: Partial<Record<RateName, number>> | undefined,
+): RateRule[] {
+  if (!over) return rules as RateRule[];
+  const out = rules.filter((r) => over[r.name] === undefined);
+  const windows: Record<RateName, [RateRule['unit'], number]> = {
+    rpm: ['requests', 60_000],
+    rpd: ['requests', 86_400_000],
+    tpm: ['tokens', 60_000],
+    tpd: ['tokens', 86_400_000],
+  };
+  for (const [name, limit] of Object.entries(over) as Array<[RateName, number | undefined]>) {
+    if (limit === undefined || !Number.isSafeInteger(limit) || limit < 1) continue;
+    const [unit, windowMs] = windows[name];
+    out.push({ name, unit, limit, windowMs });
+  }
+  return out;
+}
+
+/** Integer micro-dollars, rounded up: a fraction of a micro-dollar is still spent. */
+export function costMicros(p: ModelPrice, prompt: number, completion: number): number {
+  return Math.ceil((prompt * p.inputMicrosPerMTok + completion * p.outputMicrosPerMTok) / 1_000_000);
+}
+
+function budgetRetrySeconds(window: Budget['window'], now: number): number | undefined {
+  const d = new Date(now);
+  if (window === 'daily') {
+    return Math.ceil((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1) - now) / 1000);
+  }
+  if (window === 'monthly') {
+    return Math.ceil((Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) - now) / 1000);
+  }
+  return undefined;
+}
