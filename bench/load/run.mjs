@@ -6,7 +6,8 @@
 //   npm --prefix bench install && npm --prefix bench run bench
 //
 // Env knobs: CONNECTIONS (50), DURATION (10 s), WARMUP (2 s), TTFB_N (200), UPSTREAM_CHUNK_DELAY_MS (0),
-// TARGETS (direct,baseline,switchyard,switchyard-routed,switchyard-bare,switchyard-traced,switchyard-logged),
+// TARGETS (direct,baseline,switchyard,switchyard-routed,switchyard-bare,switchyard-traced,switchyard-logged,
+// switchyard-limited,switchyard-limited-redis),
 // VARIANTS (which switchyard* variants to run; overrides those in TARGETS), SWITCHYARD_CLI (path to the
 // gateway's cli.js; default <repo>/dist/cli.js), BUILD (1 = run `npm run build` first even if dist/
 // exists), BENCH_TIMEOUT (s; hard limit for the whole run, default derived from the above).
@@ -83,7 +84,42 @@ const VARIANT_SPECS = {
     tracing: false,
     level: 'info',
   },
+  // Storage: the request log is on by default (SQLite); these two isolate it and key auth.
+  'switchyard-nolog': {
+    label: 'defaults, request_log off, auth none: the gateway before storage',
+    metrics: null,
+    tracing: false,
+    level: 'warn',
+    requestLog: false,
+  },
+  'switchyard-keys': {
+    label: 'defaults + auth mode keys (a virtual key, cached lookups) + request log (SQLite, batched)',
+    metrics: null,
+    tracing: false,
+    level: 'warn',
+    keys: true,
+  },
+  'switchyard-limited': {
+    label: 'defaults + limits on, in memory: caller rpm + tpm, IP rpm, a daily budget (never reached)',
+    metrics: null,
+    tracing: false,
+    level: 'warn',
+    limits: 'memory',
+  },
+  'switchyard-limited-redis': {
+    label: 'as switchyard-limited, with every decision and reconciliation in Redis (REDIS_URL)',
+    metrics: null,
+    tracing: false,
+    level: 'warn',
+    limits: 'redis',
+  },
 };
+// Limits high enough never to reject, so every request pays for a full decision and reconciliation.
+const LIMITS_CONFIG = [
+  'tiers: { bench: { rpm: 1000000000, tpm: 1000000000000, budget: { daily: 1000000 } } }',
+  'limits: { anonymous_tier: bench, ip: { rpm: 1000000000 } }',
+];
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const VARIANT_NAMES = Object.keys(VARIANT_SPECS);
 // The variants compared with switchyard-bare in the observability section (not the routing one).
 const OBS_VARIANTS = ['switchyard', 'switchyard-traced', 'switchyard-logged'];
@@ -406,7 +442,7 @@ async function loadRun(target, connections, duration) {
   const instance = autocannon({
     url: `${target.url}/v1/chat/completions`,
     method: 'POST',
-    headers: HEADERS,
+    headers: target.headers ?? HEADERS,
     body: requestBody(target.model),
     connections,
     pipelining: 1,
@@ -451,7 +487,7 @@ async function ttfbRun(target, n, warm) {
       const res = await client.request({
         method: 'POST',
         path: '/v1/chat/completions',
-        headers: HEADERS,
+        headers: target.headers ?? HEADERS,
         body,
       });
       let first = 0;
@@ -479,7 +515,7 @@ async function ttfbRun(target, n, warm) {
 async function sanityCheck(target) {
   const res = await fetch(`${target.url}/v1/chat/completions`, {
     method: 'POST',
-    headers: HEADERS,
+    headers: target.headers ?? HEADERS,
     body: requestBody(target.model),
   });
   const text = await res.text();
@@ -494,7 +530,7 @@ async function sanityCheck(target) {
   }
   const sres = await fetch(`${target.url}/v1/chat/completions`, {
     method: 'POST',
-    headers: HEADERS,
+    headers: target.headers ?? HEADERS,
     body: requestBody(target.model, true),
   });
   const stext = await sres.text();
@@ -584,9 +620,20 @@ async function measure(t, afterFirstWarmup) {
 
 function gatewayConfig(variant, upUrl, sinkUrl) {
   const spec = VARIANT_SPECS[variant];
-  const lines = ['server: { port: 0, shutdown_timeout: 5s }', `logging: { level: ${spec.level} }`];
+  // Load shedding off: on a shared, loaded machine an event-loop stall would answer 503s mid-measurement.
+  const lines = [
+    'server: { port: 0, shutdown_timeout: 5s, load_shedding: { enabled: false } }',
+    `logging: { level: ${spec.level} }`,
+  ];
+  // Each variant its own SQLite file, in the run's temp dir.
+  lines.push(`database: { path: ${join(tmpDir, `${variant}.db`)} }`);
+  if (spec.requestLog === false) lines.push('request_log: { enabled: false }');
+  if (spec.keys) lines.push('auth: { mode: keys }');
   if (spec.metrics !== null) lines.push(`metrics: { enabled: ${spec.metrics} }`);
   if (spec.tracing) lines.push(`tracing: { enabled: true, endpoint: ${sinkUrl}/v1/traces, sample_ratio: 1 }`);
+  if (spec.limits) lines.push(...LIMITS_CONFIG);
+  if (spec.limits === 'redis')
+    lines.push(`redis: { url: ${REDIS_URL}, key_prefix: "bench:${process.pid}:" }`);
   lines.push('providers:', `  up: { type: openai, base_url: ${upUrl}/v1, api_key: bench }`, 'models:');
   if (spec.routed) {
     // Everything explicit, including what is already the default (retry attempts 2, breakers on), so
@@ -613,6 +660,15 @@ async function startGateway(variant, cli, upUrl, sinkUrl) {
   const configPath = join(tmpDir, `${variant}.yaml`);
   const configText = gatewayConfig(variant, upUrl, sinkUrl);
   writeFileSync(configPath, configText);
+  let headers;
+  if (VARIANT_SPECS[variant].keys) {
+    // A real virtual key, made with the CLI against the variant's database before the gateway starts.
+    const run = (args) =>
+      execFileSync(process.execPath, [cli, ...args, '--config', configPath], { cwd: REPO, encoding: 'utf8' });
+    run(['teams', 'create', 'bench']);
+    const key = JSON.parse(run(['keys', 'create', '--team', 'bench']));
+    headers = { ...HEADERS, authorization: `Bearer ${key.secret}` };
+  }
   const port = await freePort();
   const proc = spawn(process.execPath, [cli, 'start', '--config', configPath], {
     cwd: REPO,
@@ -625,7 +681,12 @@ async function startGateway(variant, cli, upUrl, sinkUrl) {
   const url = `http://127.0.0.1:${port}`;
   await waitReady(`${url}/health/ready`, 30_000);
   log(`bench: ${variant} on ${url} (pid ${proc.pid}; ${VARIANT_SPECS[variant].label})`);
-  return { entry, stdout, target: { name: variant, url, model: 'bench', pid: proc.pid }, configText };
+  return {
+    entry,
+    stdout,
+    target: { name: variant, url, model: 'bench', pid: proc.pid, ...(headers ? { headers } : {}) },
+    configText,
+  };
 }
 
 async function main() {
@@ -739,6 +800,26 @@ async function main() {
         if (st.spans <= sinkBefore.spans) throw new Error(`${variant}: the OTLP sink received no spans`);
         log(`bench:   tracing check: ${st.spans - sinkBefore.spans} spans received so far`);
       }
+      if (spec.limits) {
+        // Limits really decided: the headers are there, and (for Redis) the counters moved.
+        const res = await fetch(`${t.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: HEADERS,
+          body: requestBody(t.model),
+        });
+        await res.text();
+        const left = res.headers.get('x-ratelimit-remaining-requests');
+        if (res.status !== 200 || !left)
+          throw new Error(`${variant}: no x-ratelimit headers (HTTP ${res.status})`);
+        const decisions = /switchyard_limit_decisions_total\{outcome="admitted",limit="all"\} (\d+)/.exec(
+          await (await fetch(`${t.url}/metrics`)).text(),
+        );
+        const failOpen = /switchyard_limit_decisions_total\{outcome="fail_open"/.test(
+          await (await fetch(`${t.url}/metrics`)).text(),
+        );
+        if (failOpen) throw new Error(`${variant}: limits fell back to memory: is Redis at ${REDIS_URL} up?`);
+        log(`bench:   limits check: ${decisions?.[1] ?? 0} admitted so far, remaining-requests ${left}`);
+      }
       if (spec.level === 'info' && gw.stdout.lines <= linesAtStart) {
         throw new Error(`${variant}: logging info but no request log lines on stdout`);
       }
@@ -837,6 +918,9 @@ async function main() {
       if (OBS_VARIANTS.includes(r.target)) r.vsBare = relCpu(r, find('switchyard-bare', r.connections));
       // ... and relative to switchyard (one target, ordered), what the routing stage costs.
       if (r.target === 'switchyard-routed') r.vsSwitchyard = relCpu(r, find('switchyard', r.connections));
+      // ... and what limits cost, in memory and in Redis, relative to switchyard (limits off).
+      if (r.target.startsWith('switchyard-limited'))
+        r.vsUnlimited = relCpu(r, find('switchyard', r.connections));
     }
   }
   const dT = ttfb.find((x) => x.target === 'direct');
@@ -1042,6 +1126,23 @@ async function main() {
     md.push(overheadTable('switchyard', 'vsSwitchyard'));
     md.push('');
     md.push(`Routing overhead (switchyard-routed vs switchyard): ${overheadLine('vsSwitchyard')}`);
+  }
+
+  // Limits overhead: switchyard-limited(-redis) relative to switchyard (limits off), same run.
+  if (load.some((r) => r.vsUnlimited)) {
+    md.push('');
+    md.push('### Limits overhead');
+    md.push('');
+    md.push(
+      "`switchyard-limited` (limits on in memory: the caller's rpm and tpm, the IP's rpm and a daily " +
+        'budget, all far above the load so nothing is rejected) and `switchyard-limited-redis` (the same, ' +
+        'decided and reconciled in Redis: one script call each per request) relative to `switchyard` ' +
+        '(limits off), same concurrency. Same columns and noise caveats as above.',
+    );
+    md.push('');
+    md.push(overheadTable('switchyard', 'vsUnlimited'));
+    md.push('');
+    md.push(`Limits overhead (vs switchyard): ${overheadLine('vsUnlimited')}`);
   }
   if (variants.length > 0) {
     md.push('');

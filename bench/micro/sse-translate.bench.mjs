@@ -5,7 +5,7 @@
 //   npm --prefix bench run bench:micro        (env BENCH_TIME_MS, default 500 per task)
 //
 // Steps measured, each building on the previous one (mirrors translateSse() in
-// src/upstream/http-client.ts and the framing in src/services/chat-service.ts):
+// src/upstream/http-client.ts and the framing in src/routes/deliver.ts):
 //   1. JSON.parse of every event's data         - the floor: parsing is unavoidable
 //   2. OpenAIStreamTranslator.push per event    - adds the translator's own checks
 //   3. eventsource-parser + translator, 1 read  - whole stream in one network read

@@ -1,0 +1,86 @@
+// A/B: the gateway's CPU per request for two builds, interleaved, for deciding whether a change helps
+// on a busy machine. Both gateways (defaults config, or everything on with EVERYTHING=1) run at once on
+// one fake upstream; BURSTS short bursts (default 8 x 3 s, c=CONNECTIONS, default 8) alternate between
+// them (A B B A A B ...), and user+system CPU from /proc/<pid>/stat is summed over all bursts and
+// divided by the requests. Interleaving spreads slow drift in machine load over both alike.
+//
+//   node bench/load/ab.mjs /tmp/base/dist/cli.js dist/cli.js
+
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import {
+  body,
+  cleanup,
+  createKey,
+  forkHelper,
+  gatewayConfig,
+  probeFeatures,
+  startGateway,
+  tmp,
+} from './overhead.mjs';
+
+const [cliA, cliB] = process.argv.slice(2);
+if (!cliA || !cliB) throw new Error('usage: ab.mjs <cli.js A> <cli.js B>');
+const BURSTS = Number(process.env.BURSTS ?? 8);
+const SECONDS = Number(process.env.SECONDS ?? 3);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
+
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+try {
+  const up = await forkHelper('fake-upstream.mjs', []);
+  const features = process.env.EVERYTHING === '1' ? (await probeFeatures(up.url)).on : [];
+  const gws = [];
+  for (const [name, cli] of [
+    ['A', cliA],
+    ['B', cliB],
+  ]) {
+    const dir = `${tmp}/${name}`;
+    mkdirSync(dir, { recursive: true });
+    const g = await startGateway(name, gatewayConfig(up.url, features, { dir }), { cli });
+    const headers = { 'content-type': 'application/json' };
+    if (features.includes('auth')) headers.authorization = `Bearer ${await createKey(g)}`;
+    gws.push({ ...g, headers, cpu: 0, reqs: 0, cli });
+  }
+  const burst = async (g, seconds) => {
+    const c0 = cpuSeconds(g.pid);
+    const r = await autocannon({
+      url: `${g.url}/v1/chat/completions`,
+      connections: CONNECTIONS,
+      duration: seconds,
+      requests: [
+        {
+          method: 'POST',
+          path: '/v1/chat/completions',
+          headers: g.headers,
+          setupRequest: (req) => ({ ...req, body: body('bench') }),
+        },
+      ],
+    });
+    return { cpu: cpuSeconds(g.pid) - c0, reqs: r.requests.total, bad: r.non2xx + r.errors };
+  };
+  for (const g of gws) await burst(g, 2); // warm-up: JIT, pools
+  for (let i = 0; i < BURSTS; i++) {
+    const order = i % 2 === 0 ? gws : [...gws].reverse();
+    for (const g of order) {
+      const b = await burst(g, SECONDS);
+      if (b.bad) throw new Error(`${g.name}: ${b.bad} failed requests`);
+      g.cpu += b.cpu;
+      g.reqs += b.reqs;
+    }
+    await sleep(10);
+  }
+  const [a, b] = gws.map((g) => (g.cpu * 1e6) / g.reqs);
+  console.log(
+    `A ${a.toFixed(0)} µs/req (${gws[0].reqs} req)  B ${b.toFixed(0)} µs/req (${gws[1].reqs} req)  B/A ${(b / a).toFixed(3)}  load ${os.loadavg()[0].toFixed(1)}${features.length ? `  features ${features.join(',')}` : ''}`,
+  );
+} finally {
+  await cleanup();
+  rmSync(tmp, { recursive: true, force: true });
+}
