@@ -1,18 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import { pino } from 'pino';
-import { createOtelTracing } from './observability/otel.js';
+import { type Logger, pino } from 'pino';
+import { closeTokenCounter, useTokenCounter } from './core/token-counter.js';
 import { ProviderStats } from './observability/provider-stats.js';
+import { createCacheStage } from './pipeline/cache-stage.js';
+import { cacheWarmer } from './pipeline/cache-warming.js';
+import { limitsAdmit } from './pipeline/limits-stage.js';
 import hardening from './plugins/hardening.js';
+import { createLimitsObserver } from './plugins/limits-metrics.js';
 import metricsPlugin, { createMetrics, type GatewayMetrics } from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
 import requestContext, { childLoggerWithTrace } from './plugins/request-context.js';
-import requestErrors from './plugins/request-errors.js';
+import requestErrors, { clientErrorHandler, frameworkErrors } from './plugins/request-errors.js';
 import sentryPlugin from './plugins/sentry.js';
+import cacheAdminRoutes from './routes/admin/cache.js';
+import adminRoutes from './routes/admin/index.js';
+import adminQueueRoutes from './routes/admin/queues.js';
 import healthRoutes from './routes/health.js';
+import fileRoutes from './routes/v1/files.js';
 import v1Routes from './routes/v1/index.js';
+import jobRoutes from './routes/v1/jobs.js';
+import { identifyStage } from './services/auth/stage.js';
+import { ResponseCache } from './services/cache/response-cache.js';
+import { withStoredCredentials } from './services/credentials.js';
 import { GatewayState } from './services/gateway-state.js';
+import { registerJobMetrics } from './services/jobs/job-metrics.js';
+import type { JobService } from './services/jobs/job-service.js';
+import { createJobService } from './services/jobs/setup.js';
+import { LimitsService, type PriceOf } from './services/limits/limits-service.js';
+import { subscribeRequestLog } from './services/request-log.js';
+import { warnBreakerConflicts } from './services/runtime.js';
+import { openStorage, type Storage } from './services/storage.js';
 import type { GatewayConfig } from './types/config.js';
 import { VERSION } from './version.js';
 
@@ -22,6 +41,8 @@ export interface BuildOptions {
   logStream?: NodeJS.WritableStream;
   /** An extra span exporter (tests use the in-memory one); only used when tracing is enabled. */
   spanExporter?: SpanExporter;
+  /** Prices for budgets (integer micro-dollars per million tokens); unpriced models cost 0. */
+  priceOf?: PriceOf;
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -40,7 +61,9 @@ export const REDACT_PATHS = [
 ];
 
 /** Builds the gateway; never listens, so tests can run it on port 0 or with inject(). */
-export async function buildApp(opts: BuildOptions): Promise<{ app: FastifyInstance; state: GatewayState }> {
+export async function buildApp(
+  opts: BuildOptions,
+): Promise<{ app: FastifyInstance; state: GatewayState; jobs: JobService | undefined }> {
   const { config } = opts;
   const app = Fastify({
     logger: {
@@ -54,6 +77,18 @@ export async function buildApp(opts: BuildOptions): Promise<{ app: FastifyInstan
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: childLoggerWithTrace,
     bodyLimit: config.server.bodyLimitBytes,
+    // A client must deliver its whole request within request_timeout (408 otherwise); Node checks the
+    // clock every connectionsCheckingInterval, so that interval bounds how late the 408 can come.
+    requestTimeout: config.server.requestTimeoutMs,
+    keepAliveTimeout: config.server.idleTimeoutMs,
+    http: {
+      requestTimeout: config.server.requestTimeoutMs,
+      headersTimeout: config.server.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, Math.max(50, config.server.requestTimeoutMs / 4)),
+    },
+    // Errors before routing (malformed HTTP, 408, 431, an undecodable URL) in our shape, with x-request-id.
+    clientErrorHandler,
+    frameworkErrors,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -74,10 +109,43 @@ export async function buildApp(opts: BuildOptions): Promise<{ app: FastifyInstan
     },
   });
   if (config.metrics.enabled) metrics = createMetrics(state);
+  warnBreakerConflicts(state.runtime, app.log);
   await state.initBreakers(app.log);
+  // The database (SQLite in ./data unless configured): keys, teams, the request log. Migrated here, so a
+  // fresh machine needs nothing but `npm start`.
+  const storage = await openStorage(config, {
+    log: app.log,
+    role: 'gateway',
+    adminKey: () => state.runtime.config.adminKey,
+  });
+  state.storage = storage;
+  await applyStoredCredentials(state, storage, app.log);
+  state.stages = { ...state.stages, identify: identifyStage(storage.identifier) };
+  if (storage.requestLog) subscribeRequestLog(state.events, storage.requestLog, storage.pricing);
+  if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {
+    app.log.warn(
+      { host: config.server.host },
+      'auth.mode is none on a non-loopback address: anyone who can reach this port can spend your provider keys',
+    );
+  }
+  const limits = new LimitsService({ redis: config.redis, log: app.log, priceOf: opts.priceOf });
+  if (metrics) limits.observer = createLimitsObserver(metrics.registry);
+  if (config.limits.enabled) await limits.start();
+  state.stages = { ...state.stages, admit: limitsAdmit(limits) };
+  if (config.cache) {
+    state.cache = new ResponseCache({
+      spec: config.cache,
+      redis: config.redis,
+      events: state.events,
+      log: app.log,
+    });
+    await state.cache.start();
+    state.stages = { ...state.stages, cache: createCacheStage(state.cache) };
+  }
   // Tracing off means no OpenTelemetry SDK at all on the request path, not a sampled-out one.
+  // The SDK modules load only then, so a gateway with tracing off never holds them in memory.
   const tracing = config.tracing.enabled
-    ? createOtelTracing(config.tracing, VERSION, opts.spanExporter)
+    ? (await import('./observability/otel.js')).createOtelTracing(config.tracing, VERSION, opts.spanExporter)
     : undefined;
 
   await app.register(requestErrors);
@@ -96,9 +164,61 @@ export async function buildApp(opts: BuildOptions): Promise<{ app: FastifyInstan
   if (metrics) await app.register(metricsPlugin, { metrics });
   await app.register(healthRoutes, { state, stats: new ProviderStats(state.events) });
   await app.register(v1Routes, { prefix: '/v1', state });
-  app.addHook('onClose', async () => {
-    await state.close();
-    await tracing?.shutdown();
+  await app.register(adminRoutes, {
+    prefix: '/admin',
+    storage,
+    // A credential added or deleted through the API reaches this instance's key pools at once.
+    onCredentialsChanged: () => applyStoredCredentials(state, storage, app.log),
   });
-  return { app, state };
+  // pino's Logger and Fastify's logger are the same object; Fastify only types the narrower interface.
+  const jobSetup = config.jobs.enabled ? createJobService(state, app.log as unknown as Logger) : undefined;
+  const jobs = jobSetup?.jobs;
+  await jobs?.load();
+  if (jobs) {
+    if (metrics) registerJobMetrics(metrics.registry, jobs);
+    await app.register(jobRoutes, { prefix: '/v1', jobs, state });
+    await app.register(fileRoutes, {
+      prefix: '/v1',
+      state,
+      files: jobSetup.files,
+      batches: jobSetup.batches,
+      maxFileBytes: config.jobs.maxFileBytes,
+    });
+    await app.register(adminQueueRoutes, { jobs, adminKey: () => state.runtime.config.adminKey });
+  }
+  useTokenCounter();
+  if (state.cache) {
+    const cache = state.cache;
+    await app.register(cacheAdminRoutes, { prefix: '/admin', state, cache });
+    cache.startWarming(cacheWarmer(() => ({ runtime: state.runtime, deps: state.pipelineDeps }), app.log));
+  }
+  app.addHook('onClose', async () => {
+    await limits.close();
+    // Normally already stopped by the server's drain; this covers apps closed without it (tests, inject).
+    await jobs?.stop(0);
+    await jobSetup?.close();
+    await state.close();
+    // After in-flight requests settled: their rows are flushed before the database closes.
+    await storage.close();
+    await tracing?.shutdown();
+    await closeTokenCounter();
+  });
+  return { app, state, jobs };
+}
+
+/** Stored provider credentials (decrypted once here) join the providers' key pools, now and on reloads. */
+async function applyStoredCredentials(
+  state: GatewayState,
+  storage: Storage,
+  log: { error(obj: object, msg: string): void },
+): Promise<void> {
+  const stored = await storage.credentials.decryptAll((id, err) =>
+    // The id only: never the value, and the error says which key is missing, not what it protects.
+    log.error({ credential: id, reason: err.message }, 'stored credential cannot be decrypted; skipped'),
+  );
+  state.setConfigTransform(stored.size > 0 ? (c) => withStoredCredentials(c, stored) : undefined);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -6,6 +6,7 @@ import { type ConfigWatcher, watchConfigFile } from './config/watch.js';
 import { loadTokenizer } from './core/tokens.js';
 import { ConfigReloader, type ReloadResult, type ReloadTrigger } from './services/config-reloader.js';
 import type { GatewayState } from './services/gateway-state.js';
+import type { JobService } from './services/jobs/job-service.js';
 import type { GatewayConfig } from './types/config.js';
 
 export interface StartOptions {
@@ -32,6 +33,8 @@ export interface StopResult {
 export interface RunningGateway {
   app: FastifyInstance;
   state: GatewayState;
+  /** Background jobs (undefined with `jobs.enabled: false`). */
+  jobs: JobService | undefined;
   url: string;
   /** Present when started with a config path. */
   reloader: ConfigReloader | undefined;
@@ -53,7 +56,7 @@ export async function startGateway(
   logStream?: NodeJS.WritableStream,
   opts: StartOptions = {},
 ): Promise<RunningGateway> {
-  const { app, state } = await buildApp({ config, ...(logStream ? { logStream } : {}) });
+  const { app, state, jobs } = await buildApp({ config, ...(logStream ? { logStream } : {}) });
 
   // Every response from the node server, including Fastify's own 503s while closing, so that shutdown
   // can wait on them and reap each connection the moment its last response is done.
@@ -71,6 +74,9 @@ export async function startGateway(
 
   await app.listen({ port: config.server.port, host: config.server.host });
   state.ready = true;
+  // Embedded mode: this process also works the queue. An embedded queue nobody has used yet is created by
+  // its first job, so a gateway that never runs jobs never creates the database file or polls it.
+  if (jobs && config.jobs.embeddedWorker) jobs.startWorkers({ lazy: true });
   // Only the mock counts tokens itself. Warm its tokenizer (~50 MiB) off the request path when a mock
   // provider is configured; otherwise it loads on first use (the built-in offline responder).
   if ([...config.providers.values()].some((p) => p.type === 'mock')) void loadTokenizer();
@@ -107,8 +113,13 @@ export async function startGateway(
       app.server.closeAllConnections();
     }, timeoutMs);
     deadline.unref();
+    // Workers stop taking jobs at once and get the same deadline as the HTTP drain, in parallel with it.
+    const jobsStopped = jobs?.stop(timeoutMs).then((r) => {
+      if (r.returned > 0)
+        app.log.warn({ returned: r.returned }, 'jobs still running at the deadline went back to the queue');
+    });
     try {
-      await app.close();
+      await Promise.all([app.close(), jobsStopped]);
     } finally {
       clearTimeout(deadline);
     }
@@ -118,6 +129,7 @@ export async function startGateway(
   return {
     app,
     state,
+    jobs,
     url: `http://${host}:${port}`,
     reloader,
     async reload(trigger) {

@@ -5,14 +5,15 @@ import { Value } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
 import type { GatewayConfig } from '../types/config.js';
 import { ConfigError } from './config-error.js';
+import type { Env } from './env.js';
 import { resolveConfig, zeroConfig } from './resolve.js';
 import { type RawConfig, RawConfigSchema } from './schema.js';
+
+export type { Env } from './env.js';
 
 if (!FormatRegistry.Has('uri')) {
   FormatRegistry.Set('uri', (v) => URL.canParse(v) && /^https?:/.test(v));
 }
-
-export type Env = Readonly<Record<string, string | undefined>>;
 
 export interface LoadOptions {
   /** Path given by `--config`; falls back to env.SWITCHYARD_CONFIG; neither means zero-config mode. */

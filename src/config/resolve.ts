@@ -12,13 +12,25 @@ import type {
   ServerSpec,
 } from '../types/config.js';
 import { ConfigError } from './config-error.js';
-import type { Env } from './load.js';
+import type { Env } from './env.js';
+import { resolveJobs } from './jobs.js';
+import { resolveLimits } from './resolve-limits.js';
+import { resolveStorage } from './resolve-storage.js';
 import type { RawConfig, RawProvider } from './schema.js';
+import { resolveCache, resolveModelCache } from './schema-cache.js';
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '127.0.0.1';
+/** Upstream answers are buffered whole (non-streaming); this bounds what one request can cost. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
+/** A client sends its request line and headers within this. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 30_000;
+/** A kept-alive connection with no request in flight is closed after this. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 5_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+/** Enough for a 10 MB body on a slow link; a stalled client must not hold a connection forever. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 export const DEFAULT_TIMEOUTS: ProviderTimeouts = { connectMs: 10_000, headersMs: 120_000, bodyMs: 120_000 };
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 export const DEFAULT_MAX_TOKENS = 4096;
@@ -27,7 +39,7 @@ export const DEFAULT_RETRY = {
   attempts: 2,
   baseDelayMs: 200,
   maxDelayMs: 5_000,
-  on: ['rate_limit', 'server_error', 'overloaded', 'timeout', 'connection'] as const,
+  on: ['rate_limit', 'server_error', 'overloaded', 'timeout', 'connection', 'invalid_response'] as const,
 };
 export const DEFAULT_ROUTE_TIMEOUTS = { firstTokenMs: 60_000, totalMs: 600_000 };
 export const DEFAULT_CIRCUIT_BREAKER = {
@@ -35,6 +47,7 @@ export const DEFAULT_CIRCUIT_BREAKER = {
   failureRate: 0.5,
   windowMs: 30_000,
   minRequests: 10,
+  consecutiveFailures: 5,
   cooldownMs: 30_000,
 };
 export const DEFAULT_LOAD_SHEDDING = {
@@ -93,13 +106,18 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
   const directRoute = routeSettings('routing', {}, raw.routing ?? {}, issues);
 
   const tracing = raw.tracing ?? {};
+  const cache = resolveCache(raw.cache, issues);
   const adminKey = raw.admin?.key || undefined;
+  const storage = resolveStorage(raw, env, issues);
+  const limits = resolveLimits(raw, issues);
+  const jobs = resolveJobs(raw.jobs, raw.redis !== undefined, issues);
   if (issues.length > 0) throw new ConfigError(issues, source);
   return {
     server,
     logging,
     metrics: { enabled: raw.metrics?.enabled ?? true },
     redis: raw.redis ? { url: raw.redis.url, keyPrefix: raw.redis.key_prefix ?? 'switchyard:' } : undefined,
+    cache,
     tracing: {
       enabled: tracing.enabled ?? false,
       endpoint: tracing.endpoint,
@@ -108,13 +126,45 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
       sampleRatio: tracing.sample_ratio ?? 1,
     },
     health: { exposeDetails: raw.health?.expose_details ?? false },
+    responses: resolveResponses(raw, issues),
+    audio: resolveAudio(raw, issues),
     adminKey,
     sentry: { dsn: raw.sentry?.dsn || undefined, environment: raw.sentry?.environment || undefined },
     providers,
     models,
     directRoute,
+    jobs,
     source,
+    ...storage,
+    limits,
   };
+}
+
+const DEFAULT_RESPONSES_RETENTION_MS = 30 * 24 * 3600 * 1000;
+const DEFAULT_RESPONSES_MAX_STORED = 10_000;
+const DEFAULT_AUDIO_MAX_FILE_BYTES = 25 * 1024 * 1024;
+
+function resolveResponses(raw: RawConfig, issues: string[]): GatewayConfig['responses'] {
+  const r = raw.responses ?? {};
+  let retentionMs = DEFAULT_RESPONSES_RETENTION_MS;
+  if (r.retention !== undefined) {
+    const ms = parseDuration(r.retention);
+    if (ms === undefined || ms <= 0)
+      issues.push("responses.retention: must be a positive duration such as '30d'");
+    else retentionMs = ms;
+  }
+  return { retentionMs, maxStored: r.max_stored ?? DEFAULT_RESPONSES_MAX_STORED };
+}
+
+function resolveAudio(raw: RawConfig, issues: string[]): GatewayConfig['audio'] {
+  const v = raw.audio?.max_file_size;
+  if (v === undefined) return { maxFileBytes: DEFAULT_AUDIO_MAX_FILE_BYTES };
+  const b = parseSize(v);
+  if (b === undefined || b <= 0) {
+    issues.push("audio.max_file_size: must be a size such as '25mb'");
+    return { maxFileBytes: DEFAULT_AUDIO_MAX_FILE_BYTES };
+  }
+  return { maxFileBytes: b };
 }
 
 /** No file: every provider whose key is set, plus the built-in `mock` serving model `mock`. */
@@ -158,14 +208,52 @@ function resolveServer(raw: RawConfig, env: Env, issues: string[]): ServerSpec {
       ? DEFAULT_SHUTDOWN_TIMEOUT_MS
       : parseDuration(raw.server.shutdown_timeout);
   if (shutdown === undefined) issues.push(`server.shutdown_timeout: must be a duration such as '30s'`);
+  const requestTimeout =
+    raw.server?.request_timeout === undefined
+      ? DEFAULT_REQUEST_TIMEOUT_MS
+      : parseDuration(raw.server.request_timeout);
+  if (requestTimeout === undefined || requestTimeout <= 0) {
+    issues.push(`server.request_timeout: must be a positive duration such as '60s'`);
+  }
+  const headersTimeout = positiveDuration(
+    raw.server?.headers_timeout,
+    'server.headers_timeout',
+    DEFAULT_HEADERS_TIMEOUT_MS,
+    issues,
+  );
+  const idleTimeout = positiveDuration(
+    raw.server?.idle_timeout,
+    'server.idle_timeout',
+    DEFAULT_IDLE_TIMEOUT_MS,
+    issues,
+  );
   return {
     host,
     port,
     bodyLimitBytes: bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
+    requestTimeoutMs: requestTimeout || DEFAULT_REQUEST_TIMEOUT_MS,
+    // Node requires the headers deadline to be within the whole request's.
+    headersTimeoutMs: Math.min(headersTimeout, requestTimeout || DEFAULT_REQUEST_TIMEOUT_MS),
+    idleTimeoutMs: idleTimeout,
     shutdownTimeoutMs: shutdown ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     corsOrigins: raw.server?.cors?.origins ?? [],
     loadShedding: resolveLoadShedding(raw, issues),
   };
+}
+
+function positiveDuration(
+  v: string | number | undefined,
+  at: string,
+  dflt: number,
+  issues: string[],
+): number {
+  if (v === undefined) return dflt;
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) {
+    issues.push(`${at}: must be a positive duration such as '30s'`);
+    return dflt;
+  }
+  return ms;
 }
 
 function resolveLoadShedding(raw: RawConfig, issues: string[]): LoadSheddingSpec {
@@ -235,6 +323,11 @@ function resolveProvider(id: string, p: RawProvider, issues: string[]): Provider
     else timeouts[field] = ms;
   }
   const keyCooldownMs = duration(p.key_cooldown, `${at}.key_cooldown`, DEFAULT_KEY_COOLDOWN_MS, issues);
+  const maxResponseBytes =
+    p.max_response_size === undefined ? DEFAULT_MAX_RESPONSE_BYTES : parseSize(p.max_response_size);
+  if (maxResponseBytes === undefined || maxResponseBytes < 1024) {
+    issues.push(`${at}.max_response_size: must be a size of at least 1kb, such as '32mb'`);
+  }
   const faults = p.faults ? resolveFaults(p.faults, `${at}.faults`, issues) : undefined;
   if (issues.length > before) return undefined;
   // An empty key (an unset `${KEY:-}`) means no key, so one config works with and without it.
@@ -250,6 +343,7 @@ function resolveProvider(id: string, p: RawProvider, issues: string[]): Provider
     timeouts,
     anthropicVersion: p.anthropic_version ?? DEFAULT_ANTHROPIC_VERSION,
     defaultMaxTokens: p.default_max_tokens ?? DEFAULT_MAX_TOKENS,
+    maxResponseBytes: maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     mock: { reply: p.reply, latencyMs: p.latency_ms ?? 0, chunkDelayMs: p.chunk_delay_ms ?? 0, faults },
   };
 }
@@ -327,6 +421,7 @@ function resolveModel(name: string, m: RawModel, raw: RawConfig, issues: string[
     fallbacks: m.fallbacks ?? [],
     contextFallback: m.context_fallback,
     ...routeSettings(at, m, raw.routing ?? {}, issues),
+    cache: resolveModelCache(m.cache, `${at}.cache`, issues),
   };
 }
 
@@ -363,6 +458,7 @@ function routeSettings(at: string, m: RawRouting, d: RawRouting, issues: string[
       failureRate: cb.failure_rate ?? DEFAULT_CIRCUIT_BREAKER.failureRate,
       windowMs: duration(cb.window, `${at}.circuit_breaker.window`, DEFAULT_CIRCUIT_BREAKER.windowMs, issues),
       minRequests: cb.min_requests ?? DEFAULT_CIRCUIT_BREAKER.minRequests,
+      consecutiveFailures: cb.consecutive_failures ?? DEFAULT_CIRCUIT_BREAKER.consecutiveFailures,
       cooldownMs: duration(
         cb.cooldown,
         `${at}.circuit_breaker.cooldown`,

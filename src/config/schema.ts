@@ -1,4 +1,8 @@
 import { type Static, Type as T } from '@sinclair/typebox';
+import { JobsSchema } from './jobs.js';
+import { CacheSchema, ModelCacheSchema } from './schema-cache.js';
+import { LimitsSchema, TiersSchema } from './schema-limits.js';
+import { AuthSchema, DatabaseSchema, PricingSchema, RequestLogSchema } from './schema-storage.js';
 
 /**
  * The YAML file's shape (phase one). Unknown keys are rejected everywhere so that a typo such as
@@ -75,6 +79,7 @@ export const ProviderSchema = T.Object(
     default_max_tokens: T.Optional(T.Integer({ minimum: 1 })),
     api_keys: T.Optional(T.Array(T.String({ minLength: 1 }), { minItems: 1 })),
     key_cooldown: T.Optional(Duration),
+    max_response_size: T.Optional(Size),
     reply: T.Optional(T.String()),
     latency_ms: T.Optional(T.Integer({ minimum: 0 })),
     chunk_delay_ms: T.Optional(T.Integer({ minimum: 0 })),
@@ -84,8 +89,13 @@ export const ProviderSchema = T.Object(
 );
 
 const ErrorClassName = T.Union(
-  ['rate_limit', 'server_error', 'overloaded', 'timeout', 'connection'].map((c) => T.Literal(c)),
-  { description: 'retryable error class: rate_limit, server_error, overloaded, timeout, connection' },
+  ['rate_limit', 'server_error', 'overloaded', 'timeout', 'connection', 'invalid_response'].map((c) =>
+    T.Literal(c),
+  ),
+  {
+    description:
+      'retryable error class: rate_limit, server_error, overloaded, timeout, connection, invalid_response',
+  },
 );
 
 export const RetrySchema = T.Object(
@@ -109,6 +119,7 @@ export const CircuitBreakerSchema = T.Object(
     failure_rate: T.Optional(Probability),
     window: T.Optional(Duration),
     min_requests: T.Optional(T.Integer({ minimum: 1 })),
+    consecutive_failures: T.Optional(T.Integer({ minimum: 0, maximum: 1000 })),
     cooldown: T.Optional(Duration),
   },
   { additionalProperties: false },
@@ -154,6 +165,7 @@ export const ModelSchema = T.Object(
     timeouts: T.Optional(RouteTimeoutsSchema),
     circuit_breaker: T.Optional(CircuitBreakerSchema),
     degradation: T.Optional(DegradationSchema),
+    cache: T.Optional(ModelCacheSchema),
   },
   { additionalProperties: false },
 );
@@ -178,6 +190,9 @@ export const RawConfigSchema = T.Object(
           host: T.Optional(T.String({ minLength: 1 })),
           port: T.Optional(T.Integer({ minimum: 0, maximum: 65535 })),
           body_limit: T.Optional(Size),
+          request_timeout: T.Optional(Duration),
+          headers_timeout: T.Optional(Duration),
+          idle_timeout: T.Optional(Duration),
           shutdown_timeout: T.Optional(Duration),
           cors: T.Optional(
             T.Object({ origins: T.Array(T.String({ minLength: 1 })) }, { additionalProperties: false }),
@@ -225,6 +240,7 @@ export const RawConfigSchema = T.Object(
       ),
     ),
     routing: T.Optional(RoutingDefaultsSchema),
+    cache: T.Optional(CacheSchema),
     tracing: T.Optional(
       T.Object(
         {
@@ -240,15 +256,37 @@ export const RawConfigSchema = T.Object(
     health: T.Optional(
       T.Object({ expose_details: T.Optional(T.Boolean()) }, { additionalProperties: false }),
     ),
-    admin: T.Optional(T.Object({ key: T.Optional(T.String()) }, { additionalProperties: false })),
+    responses: T.Optional(
+      T.Object(
+        {
+          retention: T.Optional(Duration),
+          max_stored: T.Optional(T.Integer({ minimum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    audio: T.Optional(T.Object({ max_file_size: T.Optional(Size) }, { additionalProperties: false })),
+    admin: T.Optional(
+      T.Object(
+        { key: T.Optional(T.String()), allow_ips: T.Optional(T.Array(T.String({ minLength: 1 }))) },
+        { additionalProperties: false },
+      ),
+    ),
+    database: T.Optional(DatabaseSchema),
+    request_log: T.Optional(RequestLogSchema),
+    auth: T.Optional(AuthSchema),
+    pricing: T.Optional(PricingSchema),
     sentry: T.Optional(
       T.Object(
         { dsn: T.Optional(T.String()), environment: T.Optional(T.String()) },
         { additionalProperties: false },
       ),
     ),
+    tiers: T.Optional(TiersSchema),
+    limits: T.Optional(LimitsSchema),
     providers: T.Optional(T.Record(T.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }), ProviderSchema)),
     models: T.Optional(T.Record(T.String({ minLength: 1 }), ModelSchema)),
+    jobs: T.Optional(JobsSchema),
   },
   { additionalProperties: false },
 );

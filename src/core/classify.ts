@@ -1,4 +1,5 @@
 import { UpstreamError, type UpstreamErrorClass } from '../errors/gateway-error.js';
+import { redactSecrets } from './redact.js';
 
 /**
  * The one place that maps an upstream HTTP failure to an error class. Adapters extract the provider's
@@ -22,6 +23,7 @@ const RETRYABLE: ReadonlySet<UpstreamErrorClass> = new Set([
   'overloaded',
   'timeout',
   'connection',
+  'invalid_response',
 ]);
 
 /**
@@ -61,7 +63,7 @@ export function upstreamErrorFromHttp(f: HttpFailure): UpstreamError {
   const upstreamRequestId = header(f.headers, f.requestIdHeader);
   // The provider's message is safe to relay for the user's own request errors; for operator-side
   // failures (auth, server) keep it too, but never anything from the request headers.
-  const detail = f.message ? `: ${f.message}` : '';
+  const detail = f.message ? `: ${redactSecrets(f.message)}` : '';
   return new UpstreamError(`provider '${f.provider}' returned ${f.status}${detail}`, {
     provider: f.provider,
     upstreamStatus: f.status,
@@ -109,5 +111,18 @@ export function streamInterrupted(provider: string, detail: string): UpstreamErr
     provider,
     errorClass: 'stream_interrupted',
     retryable: false,
+  });
+}
+
+/**
+ * A 2xx whose body is not the provider's documented shape: the upstream is misbehaving, so it is a
+ * retryable failure that counts against the target (retries, failover, breakers), never a 200 or a 500.
+ */
+export function invalidResponse(provider: string, detail: string): UpstreamError {
+  return new UpstreamError(`provider '${provider}' returned an invalid response: ${detail}`, {
+    provider,
+    upstreamStatus: 200,
+    errorClass: 'invalid_response',
+    retryable: true,
   });
 }

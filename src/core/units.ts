@@ -1,7 +1,7 @@
 /** Parsing of human-friendly durations ('200ms', '5s', '2m') and sizes ('10mb'). */
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
-const DURATION_FACTOR: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
+const DURATION_FACTOR: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Returns milliseconds, or undefined when the value is not a duration. Bare numbers are milliseconds. */
 export function parseDuration(value: string | number): number | undefined {

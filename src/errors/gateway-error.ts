@@ -4,16 +4,9 @@
  * Match on `code`, never on `instanceof` across module copies.
  */
 
-export type ErrorType =
-  | 'invalid_request_error'
-  | 'not_found_error'
-  | 'authentication_error'
-  | 'permission_error'
-  | 'rate_limit_error'
-  | 'upstream_error'
-  | 'timeout_error'
-  | 'overloaded_error'
-  | 'server_error';
+import { type ErrorCode, type ErrorType, statusAndType } from './codes.js';
+
+export type { ErrorCode, ErrorType } from './codes.js';
 
 /** Classes of upstream failure; the resilience layer decides retries and failover from these. */
 export type UpstreamErrorClass =
@@ -26,10 +19,18 @@ export type UpstreamErrorClass =
   | 'content_policy'
   | 'auth'
   | 'bad_request'
-  | 'stream_interrupted';
+  | 'stream_interrupted'
+  /** A 2xx whose body is not what the provider's API defines (null, [], a number, choices not an array). */
+  | 'invalid_response'
+  /** The answer was larger than the provider's `max_response_size`. */
+  | 'response_too_large';
 
 export interface GatewayErrorOptions {
-  type?: ErrorType;
+  /**
+   * A status other than the table's, honoured only where the table allows it (see `statusAndType`),
+   * e.g. 429 for `all_targets_failed` when every target was rate limited.
+   */
+  status?: number;
   param?: string | null;
   headers?: Record<string, string>;
   cause?: unknown;
@@ -37,17 +38,18 @@ export interface GatewayErrorOptions {
 
 export class GatewayError extends Error {
   readonly status: number;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly type: ErrorType;
   readonly param: string | null;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, code: string, message: string, opts: GatewayErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, opts: GatewayErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GatewayError';
+    const { status, type } = statusAndType(code, opts.status);
     this.status = status;
     this.code = code;
-    this.type = opts.type ?? defaultType(status);
+    this.type = type;
     this.param = opts.param ?? null;
     this.headers = opts.headers ?? {};
   }
@@ -57,7 +59,7 @@ export class GatewayError extends Error {
   }
 }
 
-export interface UpstreamErrorOptions extends GatewayErrorOptions {
+export interface UpstreamErrorOptions extends Omit<GatewayErrorOptions, 'status'> {
   provider: string;
   /** HTTP status the upstream returned; undefined for network failures and timeouts. */
   upstreamStatus?: number;
@@ -68,7 +70,10 @@ export interface UpstreamErrorOptions extends GatewayErrorOptions {
   upstreamRequestId?: string;
 }
 
-/** A failure of a provider call. Its own status is what the client sees (502/503/504, or 4xx passthrough). */
+/**
+ * A failure of a provider call, with code `upstream_<class>`. Status and type come from the table; for the
+ * caller's own mistakes (bad request, context length, content policy) the provider's 4xx passes through.
+ */
 export class UpstreamError extends GatewayError {
   readonly provider: string;
   readonly upstreamStatus: number | undefined;
@@ -78,11 +83,7 @@ export class UpstreamError extends GatewayError {
   readonly upstreamRequestId: string | undefined;
 
   constructor(message: string, opts: UpstreamErrorOptions) {
-    const status = clientStatusFor(opts.errorClass, opts.upstreamStatus);
-    super(status, `upstream_${opts.errorClass}`, message, {
-      ...opts,
-      type: opts.type ?? upstreamType(opts.errorClass),
-    });
+    super(`upstream_${opts.errorClass}`, message, { ...opts, status: opts.upstreamStatus });
     this.name = 'UpstreamError';
     this.provider = opts.provider;
     this.upstreamStatus = opts.upstreamStatus;
@@ -99,7 +100,7 @@ export class UpstreamError extends GatewayError {
  */
 export class ClientAbortError extends GatewayError {
   constructor() {
-    super(499, 'client_closed_request', 'client closed the request', { type: 'invalid_request_error' });
+    super('client_closed_request', 'client closed the request');
     this.name = 'ClientAbortError';
   }
 }
@@ -128,55 +129,4 @@ export function isGatewayError(err: unknown): err is GatewayError {
 
 export function isUpstreamError(err: unknown): err is UpstreamError {
   return isGatewayError(err) && typeof (err as UpstreamError).errorClass === 'string';
-}
-
-function defaultType(status: number): ErrorType {
-  if (status === 401) return 'authentication_error';
-  if (status === 403) return 'permission_error';
-  if (status === 404) return 'not_found_error';
-  if (status === 429) return 'rate_limit_error';
-  if (status === 504) return 'timeout_error';
-  if (status >= 500) return 'server_error';
-  return 'invalid_request_error';
-}
-
-function upstreamType(cls: UpstreamErrorClass): ErrorType {
-  switch (cls) {
-    case 'rate_limit':
-      return 'rate_limit_error';
-    case 'timeout':
-      return 'timeout_error';
-    case 'overloaded':
-      return 'overloaded_error';
-    case 'bad_request':
-    case 'context_length':
-    case 'content_policy':
-      return 'invalid_request_error';
-    default:
-      return 'upstream_error';
-  }
-}
-
-/**
- * What the client sees. The user's own bad request (400/404/413/422 class errors) keeps its status so the
- * client can fix it; the upstream's auth failure is the operator's problem, so it becomes 502 rather than
- * telling the client its (gateway) key is wrong.
- */
-function clientStatusFor(cls: UpstreamErrorClass, upstreamStatus: number | undefined): number {
-  switch (cls) {
-    case 'rate_limit':
-      return 429;
-    case 'overloaded':
-      return 503;
-    case 'timeout':
-      return 504;
-    case 'bad_request':
-    case 'context_length':
-    case 'content_policy':
-      return upstreamStatus !== undefined && upstreamStatus >= 400 && upstreamStatus < 500
-        ? upstreamStatus
-        : 400;
-    default:
-      return 502;
-  }
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { CounterBatch } from '../observability/counter-batch.js';
 import { LabelLimiter } from '../observability/label-limiter.js';
 import type { GatewayState } from '../services/gateway-state.js';
 
@@ -29,11 +30,17 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
   collectDefaultMetrics({ register: registry });
   const models = new LabelLimiter(MAX_MODELS);
 
-  const httpRequests = new Counter({
+  // Counted per request, read per scrape: batched (see CounterBatch). Registered through `registers`;
+  // nothing else holds the counter.
+  const httpBatch = new CounterBatch<'method' | 'route' | 'status'>();
+  new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests by route template and status.',
     labelNames: ['method', 'route', 'status'] as const,
     registers: [registry],
+    collect() {
+      httpBatch.flushInto(this);
+    },
   });
   const httpDuration = new Histogram({
     name: 'http_request_duration_seconds',
@@ -56,11 +63,15 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
     buckets: TTFT_BUCKETS,
     registers: [registry],
   });
-  const aiTokens = new Counter({
+  const tokenBatch = new CounterBatch<'provider' | 'model' | 'team' | 'token_type'>();
+  new Counter({
     name: 'ai_tokens_consumed_total',
     help: 'Tokens reported by providers, by type (prompt, completion, cached).',
     labelNames: ['provider', 'model', 'team', 'token_type'] as const,
     registers: [registry],
+    collect() {
+      tokenBatch.flushInto(this);
+    },
   });
   const aiErrors = new Counter({
     name: 'ai_errors_total',
@@ -80,6 +91,43 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
     help: 'Config reloads by result (success, failure).',
     labelNames: ['result'] as const,
     registers: [registry],
+  });
+  // The request log's write path, read at scrape time from the writer's own counters.
+  const logStats = () => state.storage?.requestLog?.stats;
+  new Counter({
+    name: 'switchyard_request_log_dropped_total',
+    help: 'Request-log rows dropped: the buffer was full (database down or slow) or shutdown cut the flush.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(logStats()?.dropped ?? 0);
+    },
+  });
+  new Counter({
+    name: 'switchyard_request_log_written_total',
+    help: 'Request-log rows written to the database.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(logStats()?.written ?? 0);
+    },
+  });
+  new Counter({
+    name: 'switchyard_request_log_write_errors_total',
+    help: 'Failed request-log batch writes (each is retried with backoff).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(logStats()?.writeErrors ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_request_log_buffered',
+    help: 'Request-log rows waiting in memory for the database.',
+    registers: [registry],
+    collect() {
+      this.set(state.storage?.requestLog?.buffered ?? 0);
+    },
   });
   const listenerErrors = new Counter({
     name: 'switchyard_event_listener_errors_total',
@@ -112,33 +160,75 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
     registers: [registry],
   });
   for (const r of ['success', 'failure']) reloads.inc({ result: r }, 0);
+  // The cache counts in plain maps on its hot path; these read them at scrape time.
+  new Counter({
+    name: 'ai_cache_operations_total',
+    help: 'Response cache operations by operation (get, set, purge), layer (memory, redis) and result (hit, miss, ok, error).',
+    labelNames: ['operation', 'cache_layer', 'result'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [k, n] of state.cache?.operations ?? []) {
+        const [operation = '', cache_layer = '', result = ''] = k.split('/');
+        this.inc({ operation, cache_layer, result }, n);
+      }
+    },
+  });
+  new Counter({
+    name: 'ai_cache_merges_total',
+    help: "Requests that shared another request's upstream call: on this instance (local) or another (remote).",
+    labelNames: ['scope'] as const,
+    registers: [registry],
+    collect() {
+      const merges = state.cache?.merges;
+      if (!merges) return;
+      this.reset();
+      this.inc({ scope: 'local' }, merges.local);
+      this.inc({ scope: 'remote' }, merges.remote);
+    },
+  });
+  new Gauge({
+    name: 'ai_cache_bytes',
+    help: 'Bytes held by the in-process (L1) response cache, as counted against cache.max_bytes.',
+    registers: [registry],
+    collect() {
+      this.set(state.cache?.store.l1.bytes ?? 0);
+    },
+  });
 
   state.events.on('ai.response.completed', (e) => {
     const labels = { provider: e.provider, model: models.get(e.model) };
+    // A cache hit or a merged request made no upstream call: no provider time, no tokens.
+    if (e.provider === '') {
+      overhead.observe({ stream: String(e.stream) }, e.overheadMs / 1000);
+      return;
+    }
     aiDuration.observe(labels, e.upstreamMs / 1000);
     overhead.observe({ stream: String(e.stream) }, e.overheadMs / 1000);
     const u = e.usage;
     if (u) {
-      const t = { ...labels, team: e.team };
-      aiTokens.inc({ ...t, token_type: 'prompt' }, u.prompt_tokens);
-      aiTokens.inc({ ...t, token_type: 'completion' }, u.completion_tokens);
+      const key = `${labels.provider}\u0000${labels.model}\u0000${e.team}\u0000`;
+      const tokens = (token_type: string) => () => ({ ...labels, team: e.team, token_type });
+      tokenBatch.add(`${key}prompt`, tokens('prompt'), u.prompt_tokens);
+      tokenBatch.add(`${key}completion`, tokens('completion'), u.completion_tokens);
       const cached = u.prompt_tokens_details?.cached_tokens;
-      if (cached) aiTokens.inc({ ...t, token_type: 'cached' }, cached);
+      if (cached) tokenBatch.add(`${key}cached`, tokens('cached'), cached);
     }
   });
   state.events.on('ai.response.streaming', (e) => {
     aiFirstToken.observe({ provider: e.provider, model: models.get(e.model) }, e.firstTokenMs / 1000);
   });
   state.events.on('ai.response.error', (e) => {
+    // Failures before any attempt (unknown model, open circuit, rejected key) have no provider yet.
     aiErrors.inc({
-      provider: e.provider ?? 'none',
-      model: models.get(e.model ?? 'none'),
+      provider: e.provider || 'none',
+      model: models.get(e.model || 'none'),
       error_type: e.errorType,
     });
     if (e.midStream) {
       streamFailures.inc({
-        provider: e.provider ?? 'none',
-        model: models.get(e.upstreamModel ?? 'none'),
+        provider: e.provider || 'none',
+        model: models.get(e.upstreamModel || 'none'),
         phase: 'after_first_byte',
       });
     }
@@ -161,7 +251,11 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
   return {
     registry,
     observeHttp(method, route, status, seconds) {
-      httpRequests.inc({ method, route, status: String(status) });
+      httpBatch.add(
+        `${method}\u0000${route}\u0000${status}`,
+        () => ({ method, route, status: String(status) }),
+        1,
+      );
       httpDuration.observe({ method, route }, seconds);
     },
     countListenerError(event: string) {

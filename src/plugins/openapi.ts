@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import fp from 'fastify-plugin';
-import { OPENAPI_CONTENT } from '../routes/v1/schemas.js';
+import { OPENAPI_CONTENT } from '../types/openapi.js';
 import { VERSION } from '../version.js';
 
 /**

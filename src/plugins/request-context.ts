@@ -25,6 +25,13 @@ declare module 'fastify' {
     startedAt: number;
     /** The request's server span (or a passthrough trace context when tracing is off). */
     span: SpanHandle;
+    /** Headers the pipeline's stages chose (rate limits, cache status); written on errors too. */
+    responseHeaders: Record<string, string>;
+    /**
+     * Aborted when the response closes before it finished (the client went away). Set by a route that
+     * runs the pipeline; the one 'close' listener below aborts it, so a request has one listener, not two.
+     */
+    clientGone: AbortController | null;
   }
 }
 
@@ -53,14 +60,7 @@ function traceOf(raw: RawRequestDefaultExpression): IncomingTrace {
   );
 }
 
-const SHUTTING_DOWN = new GatewayError(
-  503,
-  'shutting_down',
-  'The gateway is shutting down; retry the request.',
-  {
-    type: 'overloaded_error',
-  },
-);
+const SHUTTING_DOWN = new GatewayError('shutting_down', 'The gateway is shutting down; retry the request.');
 
 export interface RequestContextOptions {
   state: GatewayState;
@@ -70,8 +70,9 @@ export interface RequestContextOptions {
 }
 
 /**
- * The start and settle of every request: request id echo, trace context and trace id on every log
- * line, and, when the response closes, one log line, the lifecycle event and the HTTP metrics.
+ * The HTTP side of every request: request id echo, trace context and trace id on every log line, and,
+ * when the response closes, one log line and the HTTP metrics. Lifecycle events, usage and the request
+ * record are the pipeline's settle stage, which needs no HTTP response.
  * Headers and bodies are never logged, so a key in any header cannot reach the log.
  */
 async function requestContextPlugin(app: FastifyInstance, opts: RequestContextOptions): Promise<void> {
@@ -79,18 +80,24 @@ async function requestContextPlugin(app: FastifyInstance, opts: RequestContextOp
   app.decorateRequest('meta', null as unknown as RequestMeta);
   app.decorateRequest('startedAt', 0);
   app.decorateRequest('span', null as unknown as SpanHandle);
+  app.decorateRequest('responseHeaders', null as unknown as Record<string, string>);
+  app.decorateRequest('clientGone', null);
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback style, not async: no promise and no extra microtask per request. A hook that replies does
+  // not call done (Fastify's documented form for an early response).
+  app.addHook('onRequest', (request, reply, done) => {
     if (state.shuttingDown) {
       // Requests already on a kept-alive connection when shutdown began: refuse them clearly and close
       // the connection so the client reconnects elsewhere. Health routes still answer (readiness: 503).
       reply.header('connection', 'close');
       if (!request.url.startsWith('/health')) {
         reply.code(503).header('retry-after', '1');
-        return reply.send(SHUTTING_DOWN.toBody());
+        reply.send(SHUTTING_DOWN.toBody());
+        return;
       }
     }
     request.meta = {};
+    request.responseHeaders = {};
     request.startedAt = performance.now();
     const route = request.routeOptions.url ?? 'unmatched';
     const incoming = traceOf(request.raw);
@@ -109,17 +116,18 @@ async function requestContextPlugin(app: FastifyInstance, opts: RequestContextOp
     reply.raw.once('close', () => {
       const m = request.meta;
       const aborted = !reply.raw.writableFinished;
+      if (aborted) request.clientGone?.abort();
       // 499: nginx's "client closed request"; the status we had set never reached the client.
       const status = aborted ? 499 : reply.statusCode;
       const totalMs = performance.now() - request.startedAt;
       // The line is built only when it will be written: at `warn` and above, per-request work stays nil.
       if (INFO_ENABLED.has(request.log.level)) logLine(request, m, status, aborted, totalMs);
-      settle(state, request.id, m, totalMs);
       observeHttp?.(request.method, route, status, totalMs / 1000);
       request.span.setAttributes({ 'http.response.status_code': status });
       if (status >= 500) request.span.fail(new Error(`HTTP ${status}`));
       request.span.end();
     });
+    done();
   });
 }
 
@@ -151,47 +159,14 @@ function logLine(
       attempts: m.attempts,
       fallback: m.fallback,
       degraded: m.degraded,
+      cache: m.cache,
+      merged_with: m.mergedWith,
       // Present only with logging.log_prompts; off by default, so prompts never reach the log.
       prompt: m.prompt,
       completion: m.completion,
     },
     'request',
   );
-}
-
-/** Emits the request's final lifecycle event, exactly once: completed, or error. */
-function settle(state: GatewayState, requestId: string, m: RequestMeta, totalMs: number): void {
-  if (m.provider === undefined) return;
-  const base = {
-    requestId,
-    model: m.model ?? '',
-    provider: m.provider,
-    upstreamModel: m.upstreamModel ?? '',
-    stream: m.stream === true,
-    team: 'none',
-  };
-  if (m.error) {
-    if (!state.events.has('ai.response.error')) return;
-    state.events.emit('ai.response.error', {
-      ...base,
-      code: m.error.code,
-      errorType: m.error.errorType,
-      status: m.error.status,
-      midStream: m.error.midStream,
-      upstreamMs: m.upstreamMs,
-    });
-    return;
-  }
-  if (m.clientAborted || !state.events.has('ai.response.completed')) return;
-  const upstreamMs = m.upstreamMs ?? 0;
-  state.events.emit('ai.response.completed', {
-    ...base,
-    upstreamMs,
-    totalMs,
-    overheadMs: Math.max(0, totalMs - upstreamMs),
-    firstTokenMs: m.firstTokenMs,
-    usage: m.usage,
-  });
 }
 
 function round(ms: number): number {

@@ -1,9 +1,27 @@
 import { isUtf8 } from 'node:buffer';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import sjson from 'secure-json-parse';
-import { GatewayError, isClientAbort, isGatewayError } from '../errors/gateway-error.js';
-import { setResilienceHeaders } from './response-headers.js';
+import { depthExceededAt, MAX_JSON_DEPTH } from '../core/json-depth.js';
+import { retryAdvice } from '../core/retry-advice.js';
+import { toMessagesError } from '../dialects/anthropic-messages/from-canonical.js';
+import { type ErrorCode, GatewayError, isClientAbort, isGatewayError } from '../errors/gateway-error.js';
+import { resilienceHeaders } from '../pipeline/headers.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The error shape this route's clients expect: OpenAI's (default) or Anthropic's (/v1/messages). */
+    errorDialect?: 'openai' | 'anthropic';
+  }
+}
+
+/** The error body in the dialect the route speaks. */
+function errorBody(request: FastifyRequest, gw: GatewayError): object {
+  return request.routeOptions.config?.errorDialect === 'anthropic' ? toMessagesError(gw) : gw.toBody();
+}
 
 /**
  * Body parsing and the single error handler. Every failure leaves as OpenAI's error shape with a 4xx
@@ -17,27 +35,63 @@ interface AjvError {
   params: Record<string, unknown>;
 }
 
+/**
+ * secure-json-parse scans the whole text with its prototype-poisoning patterns after parsing. Those
+ * patterns need `__proto__` or `constructor`, literally or with a `\u` escape in them; a body with none
+ * of the three cannot match, so it gets a plain JSON.parse (the same result, without the scan).
+ */
+function parseBody(text: string): unknown {
+  if (
+    text.charCodeAt(0) !== 0xfeff && // secure-json-parse strips a byte-order mark; leave that to it
+    !text.includes('__proto__') &&
+    !text.includes('constructor') &&
+    !text.includes('\\u')
+  ) {
+    return JSON.parse(text);
+  }
+  return sjson.parse(text, { protoAction: 'remove', constructorAction: 'remove' });
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON body's exact bytes. */
+    rawBody?: Buffer;
+  }
+}
+
 async function requestErrorsPlugin(app: FastifyInstance): Promise<void> {
-  app.removeContentTypeParser(['application/json']);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+  // JSON only: Fastify's built-in text/plain parser would hand a string to the schema, which answers 400
+  // where docs/errors.md promises 415. Without a parser, any other media type is FST_ERR_CTP_INVALID_MEDIA_TYPE.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     const buf = body as Buffer;
+    // Kept (no copy) for stages that need the exact bytes: per-key request signatures.
+    req.rawBody = buf;
     if (buf.length === 0) {
-      done(
-        new GatewayError(400, 'invalid_json', 'Request body is empty; expected a JSON object.'),
-        undefined,
-      );
+      done(new GatewayError('invalid_json', 'Request body is empty; expected a JSON object.'), undefined);
       return;
     }
     // Node would silently replace invalid sequences with U+FFFD and forward a corrupted prompt.
     if (!isUtf8(buf)) {
-      done(new GatewayError(400, 'invalid_encoding', 'Request body is not valid UTF-8.'), undefined);
+      done(new GatewayError('invalid_encoding', 'Request body is not valid UTF-8.'), undefined);
+      return;
+    }
+    const deep = depthExceededAt(buf);
+    if (deep >= 0) {
+      done(
+        new GatewayError(
+          'invalid_json',
+          `Request body nests deeper than ${MAX_JSON_DEPTH} levels (at byte ${deep}); flatten it.`,
+        ),
+        undefined,
+      );
       return;
     }
     try {
-      done(null, sjson.parse(buf.toString('utf8'), { protoAction: 'remove', constructorAction: 'remove' }));
+      done(null, parseBody(buf.toString('utf8')));
     } catch (err) {
       done(
-        new GatewayError(400, 'invalid_json', `Request body is not valid JSON: ${(err as Error).message}`),
+        new GatewayError('invalid_json', `Request body is not valid JSON: ${(err as Error).message}`),
         undefined,
       );
     }
@@ -46,37 +100,99 @@ async function requestErrorsPlugin(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const gw = toGatewayError(err);
     // The client is gone: nothing to send and nothing wrong with the gateway.
-    if (isClientAbort(gw)) return reply.code(499).send(gw.toBody());
+    if (isClientAbort(gw)) return reply.code(499).send(errorBody(request, gw));
     if (gw.status >= 500 && gw.code === 'internal_error') request.log.error({ err }, 'unhandled error');
-    if (request.meta) setResilienceHeaders(request.meta, reply);
-    reply.code(gw.status).headers(gw.headers).send(gw.toBody());
+    const headers = request.responseHeaders ?? {};
+    if (request.meta) resilienceHeaders(request.meta, headers);
+    const advice = retryAdvice(gw.status, request.meta?.attempts);
+    if (advice !== undefined) headers['x-should-retry'] = advice;
+    reply.code(gw.status).headers(headers).headers(gw.headers).send(errorBody(request, gw));
   });
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
-    const gw = new GatewayError(404, 'route_not_found', `Unknown route: ${request.method} ${path}`);
+    const gw = new GatewayError('route_not_found', `Unknown route: ${request.method} ${path}`);
     reply.code(404).send(gw.toBody());
   });
 }
+
+/** Fastify's own 4xx errors, by status; any other 4xx is reported as 400 `invalid_request`. */
+const CLIENT_STATUS_CODES: Partial<Record<number, ErrorCode>> = {
+  404: 'route_not_found',
+  408: 'request_timeout',
+  413: 'request_too_large',
+  415: 'unsupported_media_type',
+  431: 'headers_too_large',
+};
 
 export function toGatewayError(err: FastifyError): GatewayError {
   if (isGatewayError(err)) return err;
   if (err.validation) return validationError(err.validation as AjvError[], err.validationContext ?? 'body');
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new GatewayError(413, 'request_too_large', 'Request body is larger than the configured limit.');
+      return new GatewayError('request_too_large', 'Request body is larger than the configured limit.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new GatewayError(415, 'unsupported_media_type', 'Content-Type must be application/json.');
+      return new GatewayError('unsupported_media_type', 'Content-Type must be application/json.');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new GatewayError(400, 'invalid_json', 'Request body is empty; expected a JSON object.');
+      return new GatewayError('invalid_json', 'Request body is empty; expected a JSON object.');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new GatewayError(400, 'invalid_request', 'Content-Length does not match the body.');
+      return new GatewayError('invalid_request', 'Content-Length does not match the body.');
   }
   const status = err.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
-    return new GatewayError(status, 'invalid_request', err.message);
+    return new GatewayError(CLIENT_STATUS_CODES[status] ?? 'invalid_request', err.message);
   }
-  return new GatewayError(500, 'internal_error', 'Internal gateway error.', { cause: err });
+  return new GatewayError('internal_error', 'Internal gateway error.', { cause: err });
+}
+
+/**
+ * Fastify's `frameworkErrors`: a URL the router cannot decode (`/v1/%zz`) fails before any hook runs, so
+ * the request id header is set here.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const gw = toGatewayError(err);
+  reply.code(gw.status).header('x-request-id', request.id).headers(gw.headers).send(gw.toBody());
+}
+
+/** Node's parser errors with no request behind them: malformed HTTP, slow clients, oversized headers. */
+const CLIENT_ERRORS: Readonly<Record<string, () => GatewayError>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: () =>
+    new GatewayError('request_timeout', 'The request was not received in time.'),
+  HPE_HEADER_OVERFLOW: () =>
+    new GatewayError('headers_too_large', 'The request headers are larger than the server accepts.'),
+};
+
+/**
+ * Fastify's `clientErrorHandler`: the HTTP parser failed before a request existed, so there is no reply
+ * object and the response is written on the socket by hand, in our error shape, with a fresh request id
+ * (the client's own `x-request-id` may be in the headers that failed to parse). The connection is closed,
+ * as Node does, because the parser cannot find the next request's start.
+ */
+export function clientErrorHandler(
+  this: FastifyInstance,
+  err: NodeJS.ErrnoException & { code?: string },
+  socket: Socket,
+): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const gw =
+    CLIENT_ERRORS[err.code ?? '']?.() ??
+    new GatewayError('invalid_request', `Malformed HTTP request (${err.code ?? 'parse error'}).`);
+  const id = randomUUID();
+  this.log.debug({ err, reqId: id, status: gw.status }, 'client error before routing');
+  // Node's own rule: never write into a response that has already started on this socket.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    const body = JSON.stringify(gw.toBody());
+    socket.write(
+      `HTTP/1.1 ${gw.status} ${STATUS_CODES[gw.status]}\r\n` +
+        'content-type: application/json; charset=utf-8\r\n' +
+        `content-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${id}\r\n` +
+        'connection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy();
 }
 
 /** `/messages/0/role` -> `messages[0].role` */
@@ -132,7 +248,7 @@ function validationError(errors: AjvError[], context: string): GatewayError {
     message = e.message ?? 'is invalid';
   }
   const where = param === '' ? `request ${context}` : `'${param}'`;
-  return new GatewayError(400, 'invalid_request', `Invalid request ${context}: ${where} ${message}.`, {
+  return new GatewayError('invalid_request', `Invalid request ${context}: ${where} ${message}.`, {
     param: param === '' ? null : param,
   });
 }

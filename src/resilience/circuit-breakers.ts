@@ -1,8 +1,8 @@
 /**
  * Per-target circuit breakers (one circuit per provider/model), optionally shared across instances via Redis.
  *
- * Why not cockatiel (3.2.1, installed) — read from node_modules/cockatiel/dist, CircuitBreakerPolicy.js and
- * breaker/SamplingBreaker.js:
+ * Why not cockatiel (3.2.1, read from its dist/: CircuitBreakerPolicy.js and
+ * breaker/SamplingBreaker.js)? It is no dependency of ours:
  * 1. Its only entry point is `policy.execute(fn)`, an async function that decides admission internally and
  *    reports an open circuit as a rejected promise (BrokenCircuitError). Our executor needs a synchronous
  *    `acquire()` that answers "skip this target" before building the upstream request; `execute(() =>
@@ -83,6 +83,7 @@ const COUNTED_CLASSES: ReadonlySet<string> = new Set([
   'timeout',
   'connection',
   'stream_interrupted',
+  'invalid_response',
 ]);
 
 /** The window is summed from this many buckets; it slides in steps of windowMs / BUCKETS. */
@@ -106,6 +107,8 @@ interface Target {
   /** The latest spec an acquire() passed (config reloads apply on the next call). */
   spec: CircuitBreakerSpec | undefined;
   buckets: Bucket[];
+  /** Counted failures since the last counted success in the current closed period. */
+  consecutive: number;
   openedAt: number | null;
   openUntil: number;
   /** Whether this instance opened it from its own traffic (re-pushed to Redis after a reconnect). */
@@ -115,7 +118,16 @@ interface Target {
   /** The probe currently out, by permit id; 0 when none. */
   probeId: number;
   probeSince: number;
+  /** When an acquire() last asked for it; the least recently used closed targets are evicted first. */
+  lastUsed: number;
 }
+
+/**
+ * Targets kept at most. Clients can address `provider/any-model-name` directly, and each name would
+ * otherwise keep a circuit (and a /health entry) forever; past this many, the least recently used
+ * closed circuits are forgotten (a forgotten closed circuit loses only its recent counts).
+ */
+export const MAX_TARGETS = 512;
 
 type Outcome = 'pending' | 'success' | 'failure' | 'ignore';
 
@@ -192,6 +204,7 @@ class Permit implements BreakerPermit {
 
 class Breakers implements CircuitBreakerRegistry {
   private readonly targets = new Map<string, Map<string, Target>>();
+  private size = 0;
   private sync: RedisCircuitSync | undefined;
   private nextProbeId = 1;
 
@@ -199,6 +212,7 @@ class Breakers implements CircuitBreakerRegistry {
     private readonly events: EventBus,
     private readonly now: () => number,
     private readonly log: CircuitBreakerLog,
+    private readonly maxTargets = MAX_TARGETS,
   ) {}
 
   attach(sync: RedisCircuitSync): void {
@@ -210,6 +224,7 @@ class Breakers implements CircuitBreakerRegistry {
     const t = this.target(provider, model, true);
     t.spec = spec;
     const now = this.now();
+    t.lastUsed = now;
     this.advance(t, now);
     if (t.state === 'closed') return new Permit(this, t, t.generation, 0);
     if (t.state === 'open') return undefined;
@@ -270,6 +285,7 @@ class Breakers implements CircuitBreakerRegistry {
     const b = this.bucket(t, now);
     b.requests++;
     p.bucket = b;
+    t.consecutive = 0;
   }
 
   onFailure(p: Permit, converting: boolean): void {
@@ -290,8 +306,13 @@ class Breakers implements CircuitBreakerRegistry {
       b.requests++;
       b.failures++;
     }
+    t.consecutive++;
     const spec = t.spec;
     if (!spec) return;
+    if (spec.consecutiveFailures > 0 && t.consecutive >= spec.consecutiveFailures) {
+      this.open(t, now, spec.cooldownMs);
+      return;
+    }
     const { requests, failures } = this.counts(t, now);
     if (requests >= spec.minRequests && failures / requests >= spec.failureRate)
       this.open(t, now, spec.cooldownMs);
@@ -356,6 +377,7 @@ class Breakers implements CircuitBreakerRegistry {
     t.state = to;
     t.generation++;
     t.probeId = 0;
+    t.consecutive = 0;
     if (to === 'open') {
       t.openedAt = now;
       // Failures that opened it must not reopen it the moment it closes again.
@@ -418,18 +440,43 @@ class Breakers implements CircuitBreakerRegistry {
       state: 'closed',
       spec: undefined,
       buckets: [],
+      consecutive: 0,
       openedAt: null,
       openUntil: 0,
       openedLocally: false,
       generation: 0,
       probeId: 0,
       probeSince: 0,
+      lastUsed: this.now(),
     };
+    if (this.size >= this.maxTargets) this.evict();
+    byModel = this.targets.get(provider);
     if (!byModel) {
       byModel = new Map();
       this.targets.set(provider, byModel);
     }
     byModel.set(model, t);
+    this.size++;
     return t;
+  }
+
+  /**
+   * Forgets the least recently used targets down to 90% of the cap, closed ones first (an open circuit
+   * is still protecting someone). A sort per eviction round, one round per 10% of the cap: amortised
+   * O(log n) per new target, and nothing on the path of a known target.
+   */
+  private evict(): void {
+    const all: Target[] = [];
+    for (const byModel of this.targets.values()) for (const t of byModel.values()) all.push(t);
+    const busy = (t: Target) => (t.state === 'closed' && t.probeId === 0 ? 0 : 1);
+    all.sort((a, b) => busy(a) - busy(b) || a.lastUsed - b.lastUsed);
+    const target = Math.floor(this.maxTargets * 0.9);
+    for (let k = 0; k < all.length && this.size > target; k++) {
+      const t = all[k]!;
+      const byModel = this.targets.get(t.provider);
+      if (!byModel?.delete(t.model)) continue;
+      if (byModel.size === 0) this.targets.delete(t.provider);
+      this.size--;
+    }
   }
 }

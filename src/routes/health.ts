@@ -64,6 +64,11 @@ export default async function healthRoutes(app: FastifyInstance, opts: HealthRou
       providers,
       // Every target that has served traffic: circuit state over the breaker window, live latency averages.
       targets,
+      // Models that served requests with no known price: their cost was recorded as 0.
+      pricing: { unpriced_models: state.storage?.pricing.unpriced() ?? [] },
+      request_log: state.storage?.requestLog
+        ? { ...state.storage.requestLog.stats, buffered: state.storage.requestLog.buffered }
+        : { enabled: false },
     };
   });
 }
@@ -75,9 +80,7 @@ function detailsAllowed(request: FastifyRequest, adminKey: string | undefined, e
   const given = Buffer.from(auth.startsWith('Bearer ') ? auth.slice(7) : auth);
   const want = Buffer.from(adminKey);
   if (given.length !== want.length || !timingSafeEqual(given, want)) {
-    throw new GatewayError(401, 'invalid_admin_key', 'The admin key is not valid.', {
-      type: 'authentication_error',
-    });
+    throw new GatewayError('invalid_admin_key', 'The admin key is not valid.');
   }
   return true;
 }

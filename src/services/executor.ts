@@ -47,6 +47,23 @@ export interface ExecutionRequest {
   team: string;
   /** Names the attempt spans, after the GenAI conventions: `chat gpt-4o`, `embeddings text-embedding-3-small`. */
   operation: 'chat' | 'embeddings';
+  /** The cache holds an expired answer within its grace period: the `stale_cache` level can answer. */
+  staleAvailable?: boolean;
+}
+
+/**
+ * Marks the error thrown at the `stale_cache` degradation level: every target failed and the cache
+ * stage, which holds the stale entry, should answer with it. A property on the error (not a wrapper) so
+ * requests merged onto one upstream call, which share the error object, all see it.
+ */
+export const STALE_CACHE_LEVEL = Symbol.for('switchyard.degradation.stale_cache');
+
+export function reachedStaleCacheLevel(err: unknown): boolean {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    (err as { [STALE_CACHE_LEVEL]?: true })[STALE_CACHE_LEVEL] === true
+  );
 }
 
 export interface AttemptContext extends CallContext {
@@ -108,7 +125,7 @@ export async function execute<R>(
       let rotations = 0;
       for (let attempt = 0; attempt < rs.retry.attempts; attempt++) {
         if (remaining() <= 0) break;
-        const permit = deps.breakers.acquire(target.provider.id, target.upstreamModel, rs.circuitBreaker);
+        const permit = deps.breakers.acquire(target.provider.id, target.upstreamModel, target.breaker);
         if (!permit) {
           failures.push(skip(target, 'circuit_open'));
           break;
@@ -156,6 +173,7 @@ export async function execute<R>(
           remaining(),
           req.stream ? firstTokenMs(target, rs.timeouts.firstTokenMs) : 0,
           target.provider.id,
+          target.spec.timeouts.totalMs,
         );
         const t0 = performance.now();
         try {
@@ -271,8 +289,11 @@ async function degrade<R>(
   const chain: readonly DegradationLevel[] = primary.settings.degradation?.chain ?? [];
   for (const level of chain) {
     if (level === 'stale_cache') {
-      // The response cache does not exist yet; this level is skipped until it does.
-      continue;
+      if (!req.staleAvailable) continue;
+      // The cache stage answers with its expired entry; the error says why it has to.
+      const err = finalError(primary.model, failures);
+      Object.defineProperty(err, STALE_CACHE_LEVEL, { value: true });
+      throw err;
     }
     if (level === 'offline') {
       const target = runtime.offline(primary.settings.degradation?.offlineProvider);
@@ -311,20 +332,16 @@ function finalError(model: string, failures: Failure[]): GatewayError {
   const real = failures.filter((f) => f.error !== undefined);
   if (failures.length > 0 && failures.every((f) => f.errorClass === 'circuit_open')) {
     return new GatewayError(
-      503,
       'circuit_open',
       `Every target of model '${model}' is temporarily disabled after repeated failures. Retry later.`,
-      { type: 'overloaded_error', headers: retryAfterHeader(failures) },
+      { headers: retryAfterHeader(failures) },
     );
   }
   if (failures.length === 0) {
     return new GatewayError(
-      504,
       'budget_exhausted',
       `The time budget of model '${model}' ran out before any attempt.`,
-      {
-        type: 'timeout_error',
-      },
+      {},
     );
   }
   const codes = new Set(real.map((f) => f.code));
@@ -333,10 +350,12 @@ function finalError(model: string, failures: Failure[]): GatewayError {
     (f) => f.errorClass === 'rate_limit' || f.errorClass === 'keys_resting',
   );
   return new GatewayError(
-    allRateLimited ? 429 : 502,
     'all_targets_failed',
     `All targets of model '${model}' failed: ${describe(failures)}.`,
-    { type: allRateLimited ? 'rate_limit_error' : 'upstream_error', headers: retryAfterHeader(failures) },
+    {
+      status: allRateLimited ? 429 : 502,
+      headers: retryAfterHeader(failures),
+    },
   );
 }
 
@@ -344,10 +363,9 @@ function politeError(model: string, failures: Failure[]): GatewayError {
   const headers = retryAfterHeader(failures);
   const wait = headers['retry-after'] ?? '30';
   return new GatewayError(
-    503,
     'service_degraded',
     `Model '${model}' is temporarily unavailable: ${describe(failures)}. Please retry in ${wait} seconds.`,
-    { type: 'overloaded_error', headers: { 'retry-after': wait } },
+    { headers: { 'retry-after': wait } },
   );
 }
 
@@ -416,6 +434,9 @@ function firstTokenMs(target: RouteTarget, modelDefault: number): number {
  * first token) the first-token budget. Aborts carry the gateway's reason so a timeout is reported as
  * one, not as a client abort.
  */
+/** Shared listener options: one object for every attempt instead of a literal per attempt. */
+const ONCE = { once: true } as const;
+
 class AttemptTimer {
   private readonly controller = new AbortController();
   private readonly totalTimer: NodeJS.Timeout;
@@ -428,16 +449,27 @@ class AttemptTimer {
     remainingMs: number,
     firstTokenMs: number,
     provider: string,
+    /** The target's own `timeouts.total`: a cap on each attempt on it, inside the request's budget. */
+    targetTotalMs?: number,
   ) {
     this.firstTokenMs = firstTokenMs;
     this.onClientAbort = () => this.controller.abort(client.reason);
     if (client.aborted) this.controller.abort(client.reason);
-    else client.addEventListener('abort', this.onClientAbort, { once: true });
+    else client.addEventListener('abort', this.onClientAbort, ONCE);
+    const capped = targetTotalMs !== undefined && targetTotalMs < remainingMs;
     this.totalTimer = setTimeout(
-      () => this.controller.abort(timeoutError(provider, `the request's total time budget ran out`)),
-      Math.max(0, remainingMs),
+      () =>
+        this.controller.abort(
+          timeoutError(
+            provider,
+            capped
+              ? `the target's total timeout (${targetTotalMs} ms) ran out`
+              : `the request's total time budget ran out`,
+          ),
+        ),
+      Math.max(0, capped ? targetTotalMs : remainingMs),
     );
-    if (firstTokenMs > 0 && firstTokenMs < remainingMs) {
+    if (firstTokenMs > 0 && firstTokenMs < Math.min(remainingMs, targetTotalMs ?? remainingMs)) {
       this.firstTimer = setTimeout(
         () => this.controller.abort(timeoutError(provider, `no first token within ${firstTokenMs} ms`)),
         firstTokenMs,

@@ -1,11 +1,15 @@
 import type { Redis } from 'ioredis';
 import { createRedisClient } from '../backends/redis/client.js';
 import { EventBus } from '../core/event-bus.js';
+import { PASS_THROUGH_STAGES, type PipelineDeps, type StageImplementations } from '../pipeline/context.js';
 import { type CircuitBreakerRegistry, createCircuitBreakers } from '../resilience/circuit-breakers.js';
 import type { GatewayConfig } from '../types/config.js';
 import type { GatewayEventName } from '../types/events.js';
 import { UpstreamPools } from '../upstream/pools.js';
+import type { ResponseCache } from './cache/response-cache.js';
+import { MemoryResponseStore, type ResponseStore } from './response-store.js';
 import { Runtime } from './runtime.js';
+import type { Storage } from './storage.js';
 import { TargetStats } from './target-stats.js';
 
 export interface DependencyStatus {
@@ -24,9 +28,27 @@ export class GatewayState {
   readonly startedAt = Date.now();
   /** Per-target in-flight counts and latency averages for the routing strategies. */
   readonly targetStats = new TargetStats();
+  /**
+   * Stored Responses API responses. In memory (bounded, with the configured retention) until the
+   * database layer lands; sized at startup, so a reload does not resize it.
+   */
+  readonly responses: ResponseStore;
   private breakerRegistry: CircuitBreakerRegistry | undefined;
+  private deps: PipelineDeps | undefined;
+  /**
+   * The identify, admit and cache implementations every request runs through. Features (keys, limits,
+   * the cache) replace these at build time; the stage order itself lives in pipeline/pipeline.ts.
+   */
+  stages: StageImplementations = PASS_THROUGH_STAGES;
+  /** The database-backed services (keys, teams, request log); set once while the app is built. */
+  storage: Storage | undefined;
+  /** The response cache (docs/cache.md); set at build time. */
+  cache: ResponseCache | undefined;
   private healthRedis: Redis | undefined;
   private current: Runtime;
+  /** The config as loaded, before `configTransform` (stored credentials) is applied. */
+  private loaded: GatewayConfig;
+  private configTransform: ((c: GatewayConfig) => GatewayConfig) | undefined;
   ready = false;
   shuttingDown = false;
 
@@ -34,7 +56,12 @@ export class GatewayState {
     config: GatewayConfig,
     opts: { onListenerError?: (event: GatewayEventName, err: unknown) => void } = {},
   ) {
+    this.loaded = config;
     this.current = new Runtime(config, this.pools);
+    this.responses = new MemoryResponseStore({
+      maxEntries: config.responses.maxStored,
+      retentionMs: config.responses.retentionMs,
+    });
     this.events = new EventBus(opts.onListenerError ? { onListenerError: opts.onListenerError } : {});
   }
 
@@ -60,8 +87,33 @@ export class GatewayState {
     return this.breakerRegistry;
   }
 
+  /** What every pipeline context shares. Built once, after the breakers, and reused by every request. */
+  get pipelineDeps(): PipelineDeps {
+    if (!this.deps || this.deps.stages !== this.stages) {
+      this.deps = {
+        events: this.events,
+        breakers: this.breakers,
+        stats: this.targetStats,
+        rng: Math.random,
+        stages: this.stages,
+        responses: this.responses,
+      };
+    }
+    return this.deps;
+  }
+
   swap(config: GatewayConfig): void {
-    this.current = new Runtime(config, this.pools);
+    this.loaded = config;
+    this.current = new Runtime(this.configTransform ? this.configTransform(config) : config, this.pools);
+  }
+
+  /**
+   * A step applied to every config before it becomes the runtime (now and on each reload): stored
+   * provider credentials join the providers' key pools. Setting it rebuilds the runtime at once.
+   */
+  setConfigTransform(fn: ((c: GatewayConfig) => GatewayConfig) | undefined): void {
+    this.configTransform = fn;
+    this.swap(this.loaded);
   }
 
   /**
@@ -70,6 +122,18 @@ export class GatewayState {
    */
   async checkDependencies(): Promise<Record<string, DependencyStatus>> {
     const out: Record<string, DependencyStatus> = {};
+    if (this.storage) {
+      const t0 = performance.now();
+      try {
+        await this.storage.store.ping();
+        out.database = {
+          status: 'ok',
+          latency_ms: Math.round((performance.now() - t0) * 100) / 100,
+        };
+      } catch (err) {
+        out.database = { status: 'down', latency_ms: null, error: (err as Error).message };
+      }
+    }
     const redis = this.current.config.redis;
     if (redis) {
       if (!this.healthRedis) {
@@ -92,6 +156,7 @@ export class GatewayState {
   async close(): Promise<void> {
     await this.pools.close();
     await this.breakerRegistry?.close();
+    await this.cache?.close();
     this.healthRedis?.disconnect();
   }
 }

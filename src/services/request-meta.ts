@@ -21,7 +21,17 @@ export interface RequestMeta {
   fallback?: string;
   /** The degradation level that answered: 'offline', or 'error' for the polite error. */
   degraded?: string;
+  /** What the cache stage did: HIT, MISS, STALE, BYPASS (set by the cache, when it exists). */
+  cache?: string;
+  /** The request id of the request whose upstream call this one shared (request merging). */
+  mergedWith?: string;
   /** Only with `logging.log_prompts`: the request's messages and the answer's text, for the log line. */
   prompt?: unknown;
+  /** A stream's text so far, kept only until the provider reports usage (to estimate usage if it never does). */
+  streamedText?: string;
+  /** How many characters were streamed while no usage had arrived (streamedText keeps only the first). */
+  streamedChars?: number;
+  /** Usage counted by the gateway when the provider reported none (the request log's cost only). */
+  estimatedUsage?: Usage;
   completion?: string;
 }

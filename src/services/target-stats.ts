@@ -14,7 +14,16 @@ interface Entry {
   inFlight: number;
   latencyMs: number | undefined;
   ttftMs: number | undefined;
+  /** begin() calls so far when this entry was last begun; the oldest idle entries are evicted first. */
+  lastUsed: number;
 }
+
+/**
+ * Entries kept at most: clients can address `provider/any-model-name` directly, and each name would
+ * otherwise keep an entry forever. Past this many, the least recently used idle entries go (a forgotten
+ * entry only loses its latency averages).
+ */
+export const MAX_TARGET_STATS = 512;
 
 export interface AttemptOutcome {
   ok: boolean;
@@ -29,8 +38,11 @@ function isSample(x: number | undefined): x is number {
 export class TargetStats {
   private readonly alpha: number;
   private readonly entries = new Map<string, Entry>();
+  private readonly max: number;
+  private tick = 0;
 
-  constructor(opts: { alpha?: number /* EWMA weight, default 0.2 */ } = {}) {
+  constructor(opts: { alpha?: number /* EWMA weight, default 0.2 */; maxEntries?: number } = {}) {
+    this.max = opts.maxEntries ?? MAX_TARGET_STATS;
     const alpha = opts.alpha ?? 0.2;
     if (!(alpha > 0 && alpha <= 1)) throw new RangeError(`TargetStats alpha must be in (0, 1], got ${alpha}`);
     this.alpha = alpha;
@@ -40,9 +52,11 @@ export class TargetStats {
   begin(key: string): (outcome: AttemptOutcome) => void {
     let e = this.entries.get(key);
     if (e === undefined) {
-      e = { inFlight: 0, latencyMs: undefined, ttftMs: undefined };
+      if (this.entries.size >= this.max) this.evict();
+      e = { inFlight: 0, latencyMs: undefined, ttftMs: undefined, lastUsed: 0 };
       this.entries.set(key, e);
     }
+    e.lastUsed = ++this.tick;
     const entry = e;
     entry.inFlight++;
     let ended = false;
@@ -65,6 +79,19 @@ export class TargetStats {
     if (e === undefined) return { inFlight: 0, latencyMs: undefined, ttftMs: undefined };
     // A copy, so a caller cannot corrupt the live counters through the returned object.
     return { inFlight: e.inFlight, latencyMs: e.latencyMs, ttftMs: e.ttftMs };
+  }
+
+  /** The number of targets with an entry (for /health and the bound's test). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Drops the least recently used idle entries down to 90% of the cap; busy entries stay. */
+  private evict(): void {
+    const idle = [...this.entries].filter(([, e]) => e.inFlight === 0);
+    idle.sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    const target = Math.floor(this.max * 0.9);
+    for (let k = 0; k < idle.length && this.entries.size > target; k++) this.entries.delete(idle[k]![0]);
   }
 
   private ewma(prev: number | undefined, sample: number): number {

@@ -41,11 +41,17 @@ export interface AnthropicToolResultBlock {
   is_error?: boolean;
 }
 
+/** Earlier reasoning, returned exactly as received so its signature still verifies. */
+export type AnthropicThinkingParam =
+  | { type: 'thinking'; thinking: string; signature: string }
+  | { type: 'redacted_thinking'; data: string };
+
 export type AnthropicRequestBlock =
   | AnthropicTextBlock
   | AnthropicImageBlock
   | AnthropicToolUseBlock
-  | AnthropicToolResultBlock;
+  | AnthropicToolResultBlock
+  | AnthropicThinkingParam;
 
 export interface AnthropicMessageParam {
   role: 'user' | 'assistant';
@@ -76,6 +82,13 @@ export interface AnthropicMessagesRequest {
   tool_choice?: AnthropicToolChoice;
   metadata?: { user_id?: string };
   stream?: boolean;
+  thinking?: { type: 'enabled'; budget_tokens: number };
+  /** Structured output: the answer is JSON matching `format.schema`. */
+  output_config?: AnthropicOutputConfig;
+}
+
+export interface AnthropicOutputConfig {
+  format?: { type: 'json_schema'; schema: Record<string, unknown> };
 }
 
 // ---- response ----
@@ -94,6 +107,8 @@ export interface AnthropicUsage {
   output_tokens?: number | null;
   cache_creation_input_tokens?: number | null;
   cache_read_input_tokens?: number | null;
+  /** Thinking tokens, included in output_tokens. */
+  output_tokens_details?: { thinking_tokens?: number | null } | null;
 }
 
 /** Response content also carries thinking, server-tool and other blocks; the adapter skips those. */

@@ -1,3 +1,5 @@
+import type { LimitsSpec } from './limits.js';
+
 /** The resolved, immutable configuration that the config loader produces and everything else reads. */
 
 export type ProviderType = 'openai' | 'anthropic' | 'gemini' | 'mock';
@@ -68,11 +70,22 @@ export interface ProviderSpec {
   anthropicVersion: string;
   /** anthropic: max_tokens when the request gives none (the Messages API requires it). */
   defaultMaxTokens: number;
+  /**
+   * The largest upstream answer read (`max_response_size`, default 32 MB): a whole JSON body, or one
+   * stream event. Past it the request fails with 502 `upstream_response_too_large`.
+   */
+  maxResponseBytes?: number;
   mock: MockProviderOptions;
 }
 
 export type RoutingStrategy = 'weighted' | 'least-busy' | 'latency' | 'ordered';
-export type RetryableClass = 'rate_limit' | 'server_error' | 'overloaded' | 'timeout' | 'connection';
+export type RetryableClass =
+  | 'rate_limit'
+  | 'server_error'
+  | 'overloaded'
+  | 'timeout'
+  | 'connection'
+  | 'invalid_response';
 export type DegradationLevel = 'stale_cache' | 'offline' | 'error';
 
 export interface RouteTimeouts {
@@ -105,8 +118,13 @@ export interface CircuitBreakerSpec {
   /** Open when failures / requests in the window reach this. */
   failureRate: number;
   windowMs: number;
-  /** No opening below this many requests in the window. */
+  /** No opening on the rate below this many attempts in the window. */
   minRequests: number;
+  /**
+   * Open after this many counted failures in a row, whatever the rate (Envoy's consecutive_5xx): a
+   * target that dies after heavy successful traffic is ejected at once. 0 turns this trigger off.
+   */
+  consecutiveFailures: number;
   /** How long an open circuit stays open before a half-open probe. */
   cooldownMs: number;
 }
@@ -130,6 +148,38 @@ export interface ModelSpec {
   circuitBreaker: CircuitBreakerSpec;
   /** Off unless configured. */
   degradation: DegradationSpec | undefined;
+  /** `models.<name>.cache`: overrides of `cache:` for this model. */
+  cache?: Partial<CachePolicy> | undefined;
+}
+
+/** The response cache's policy for a model (docs/cache.md). */
+export interface CachePolicy {
+  enabled: boolean;
+  ttlMs: number;
+  /** After expiry, how long an entry may still answer when every target failed (stale-if-error). */
+  staleMs: number;
+  /** Also cache requests with an explicit `temperature > 0`. */
+  cacheNonzeroTemperature: boolean;
+  /**
+   * Merge identical in-flight requests. Unset: wherever caching is on. `true` with caching off merges
+   * without storing; `false` never merges.
+   */
+  singleFlight: boolean | undefined;
+}
+
+export interface CacheSpec {
+  /** The policy of every model without its own `cache:` keys. */
+  defaults: CachePolicy;
+  /** L1 bound. */
+  maxBytes: number;
+  /** Cross-instance merging lock, and the longest another instance waits on it. */
+  lockTtlMs: number;
+  warm:
+    | {
+        intervalMs: number | undefined;
+        requests: Array<{ model: string; namespace: string; body: Record<string, unknown> }>;
+      }
+    | undefined;
 }
 
 export interface RedisSpec {
@@ -141,6 +191,12 @@ export interface ServerSpec {
   host: string;
   port: number;
   bodyLimitBytes: number;
+  /** Time a client has to deliver its whole request (headers and body) before a 408. */
+  requestTimeoutMs: number;
+  /** The request line and headers must arrive within this (at most requestTimeoutMs). */
+  headersTimeoutMs: number;
+  /** A kept-alive connection idle this long between requests is closed. */
+  idleTimeoutMs: number;
   /** Deadline for in-flight requests on shutdown. */
   shutdownTimeoutMs: number;
   /** Allowed CORS origins; empty disables CORS. `*` allows any origin. */
@@ -172,15 +228,21 @@ export interface LoggingSpec {
   logPrompts: boolean;
 }
 
-export interface GatewayConfig {
+export interface GatewayConfig extends StorageConfig {
   server: ServerSpec;
   logging: LoggingSpec;
   metrics: { enabled: boolean };
   /** Shared state across instances (circuit breakers now; limits, cache and jobs later). */
   redis: RedisSpec | undefined;
   tracing: TracingSpec;
+  /** The response cache (docs/cache.md). Optional so configs built in code need not spell it out. */
+  cache?: CacheSpec;
   /** Whether /health shows dependency and provider details without the admin key. */
   health: { exposeDetails: boolean };
+  /** Stored Responses API responses (`store: true`): how long they live and how many are kept. */
+  responses: { retentionMs: number; maxStored: number };
+  /** Audio uploads (transcriptions, translations). */
+  audio: { maxFileBytes: number };
   /** The admin key (SWITCHYARD_ADMIN_KEY); when set, admin-only details require it. */
   adminKey: string | undefined;
   sentry: { dsn: string | undefined; environment: string | undefined };
@@ -188,6 +250,117 @@ export interface GatewayConfig {
   models: ReadonlyMap<string, ModelSpec>;
   /** Routing for `provider-id/upstream-model` requests: the `routing:` defaults. */
   directRoute: Pick<ModelSpec, 'strategy' | 'retry' | 'timeouts' | 'circuitBreaker' | 'degradation'>;
+  jobs: JobsSpec;
   /** Where the config came from: a file path, or 'zero-config'. */
   source: string;
+  /** Rate limits, tiers and budgets. */
+  limits: LimitsSpec;
+}
+
+export interface JobTypeSpec {
+  concurrency: number;
+  maxAttempts: number;
+  rateLimit: { max: number; durationMs: number } | undefined;
+}
+
+export interface JobScheduleSpec {
+  name: string;
+  cron: string;
+  type: string;
+  input: unknown;
+  tz: string | undefined;
+}
+
+/** Background jobs (docs/jobs.md). */
+export interface JobsSpec {
+  enabled: boolean;
+  /** `sqlite`: the embedded durable queue; `bullmq`: Redis (needs `redis`). */
+  backend: 'sqlite' | 'bullmq';
+  /** The embedded database file the SQLite queue lives in. */
+  databasePath: string;
+  /** Whether the gateway process also runs workers (`switchyard worker` runs only workers). */
+  embeddedWorker: boolean;
+  leaseMs: number;
+  lockMs: number;
+  stalledIntervalMs: number;
+  retentionMs: number;
+  backoff: { baseMs: number; maxMs: number };
+  /** The largest `input` a client may submit, as JSON bytes. */
+  maxInputBytes: number;
+  /** Files and uploads (OpenAI's Files, Uploads and Batch APIs) live here on the local disk. */
+  filesDir: string;
+  maxFileBytes: number;
+  /** Per-type overrides of concurrency, attempts and rate limit. */
+  types: ReadonlyMap<string, Partial<JobTypeSpec>>;
+  schedules: readonly JobScheduleSpec[];
+  webhooks: { secret: string | undefined; timeoutMs: number; maxAttempts: number };
+}
+
+export interface DatabaseSpec {
+  kind: 'sqlite' | 'postgres';
+  /** SQLite file, or ':memory:'. */
+  path: string;
+  /** PostgreSQL URL (kind postgres). */
+  url: string | undefined;
+  /** A read replica for analytics reads; undefined: reads go to `url`. */
+  readUrl: string | undefined;
+  /** PostgreSQL schema (search_path). */
+  schema: string;
+  poolSize: number;
+  /** PostgreSQL statement_timeout; SQLite busy timeout. */
+  statementTimeoutMs: number;
+  /** Run migrations at start. */
+  migrate: boolean;
+}
+
+export interface RequestLogSpec {
+  enabled: boolean;
+  bufferSize: number;
+  batchSize: number;
+  flushIntervalMs: number;
+  /** 0: keep forever. */
+  retentionMs: number;
+}
+
+export interface JwtSpec {
+  secret: string | undefined;
+  publicKey: string | undefined;
+  jwksFile: string | undefined;
+  algorithms: string[];
+  issuer: string | undefined;
+  audience: string | undefined;
+  claims: { team: string; user: string; tier: string };
+  defaultTeam: string | undefined;
+  clockToleranceS: number;
+}
+
+export type AuthMode = 'none' | 'keys' | 'jwt' | 'keys+jwt';
+
+export interface AuthSpec {
+  mode: AuthMode;
+  /** The revocation bound across instances without Redis; at most 5000. */
+  keyCacheTtlMs: number;
+  tiers: string[];
+  defaultTier: string;
+  jwt: JwtSpec | undefined;
+  signatureWindowMs: number;
+}
+
+/** USD per million tokens. */
+export interface PriceSpec {
+  input: number;
+  output: number;
+}
+
+/** The storage-related part of GatewayConfig (issue 9), resolved by config/resolve-storage.ts. */
+export interface StorageConfig {
+  database: DatabaseSpec;
+  requestLog: RequestLogSpec;
+  auth: AuthSpec;
+  /** Config overrides over the built-in table, by upstream model name. */
+  pricing: ReadonlyMap<string, PriceSpec>;
+  /** SWITCHYARD_SECRET_KEY first, then SWITCHYARD_SECRET_KEY_PREVIOUS (comma-separated) for rotation. */
+  secretKeys: string[];
+  /** CIDRs or addresses allowed to call /admin/*; empty: any. */
+  adminAllowIps: string[];
 }

@@ -75,6 +75,8 @@ export interface GeminiGenerationConfig {
   frequencyPenalty?: number;
   responseMimeType?: string;
   responseSchema?: GeminiSchema;
+  /** Gemini 2.5+: thinking budget in tokens (0 turns thinking off) and whether thought summaries come back. */
+  thinkingConfig?: { thinkingBudget?: number; includeThoughts?: boolean };
 }
 
 export interface GeminiGenerateContentRequest {

@@ -21,7 +21,18 @@ export interface ToolCall {
   id: string;
   type: 'function';
   function: { name: string; arguments: string };
+  /** Provider extras that must come back on the next turn (Gemini 3's thought signature). */
+  extra_content?: { google?: { thought_signature?: string } };
 }
+
+/**
+ * One block of a model's reasoning, kept whole so that a provider which signs its reasoning
+ * (Anthropic's thinking signatures, Gemini's thought signatures) gets it back byte for byte on the
+ * next turn. Field names follow Anthropic's blocks, which LiteLLM also uses as `thinking_blocks`.
+ */
+export type ThinkingBlock =
+  | { type: 'thinking'; thinking: string; signature?: string }
+  | { type: 'redacted_thinking'; data: string };
 
 export interface ChatMessage {
   role: Role;
@@ -29,6 +40,10 @@ export interface ChatMessage {
   name?: string;
   tool_calls?: ToolCall[];
   tool_call_id?: string;
+  /** Assistant turns: the reasoning text, as DeepSeek, vLLM and the AI SDK's compatible provider read it. */
+  reasoning_content?: string | null;
+  /** Assistant turns: the reasoning as signed blocks, for providers that need them back. */
+  thinking_blocks?: ThinkingBlock[];
 }
 
 export interface FunctionTool {
@@ -62,9 +77,15 @@ export interface ChatCompletionRequest {
   tool_choice?: ToolChoice;
   parallel_tool_calls?: boolean;
   response_format?: ResponseFormat;
+  /** OpenAI's reasoning effort; adapters map it to Anthropic's thinking budget and Gemini's thinkingConfig. */
+  reasoning_effort?: ReasoningEffort;
+  logprobs?: boolean;
+  top_logprobs?: number;
   /** Provider-specific extras pass through untouched to OpenAI-compatible upstreams. */
   [extra: string]: unknown;
 }
+
+export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'function_call';
 
@@ -72,12 +93,26 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
-  prompt_tokens_details?: { cached_tokens?: number };
+  prompt_tokens_details?: { cached_tokens?: number; audio_tokens?: number; cache_creation_tokens?: number };
+  completion_tokens_details?: {
+    reasoning_tokens?: number;
+    audio_tokens?: number;
+    accepted_prediction_tokens?: number;
+    rejected_prediction_tokens?: number;
+  };
 }
 
 export interface ChatCompletionChoice {
   index: number;
-  message: { role: 'assistant'; content: string | null; tool_calls?: ToolCall[]; refusal?: string | null };
+  message: {
+    role: 'assistant';
+    content: string | null;
+    tool_calls?: ToolCall[];
+    refusal?: string | null;
+    reasoning_content?: string | null;
+    thinking_blocks?: ThinkingBlock[];
+    annotations?: unknown[];
+  };
   finish_reason: FinishReason | null;
   logprobs?: null;
 }
@@ -97,6 +132,7 @@ export interface ToolCallDelta {
   id?: string;
   type?: 'function';
   function?: { name?: string; arguments?: string };
+  extra_content?: ToolCall['extra_content'];
 }
 
 export interface ChunkChoice {
@@ -106,6 +142,12 @@ export interface ChunkChoice {
     content?: string | null;
     tool_calls?: ToolCallDelta[];
     refusal?: string | null;
+    reasoning_content?: string | null;
+    /**
+     * A signed reasoning block finished: its signature (text already streamed as reasoning_content,
+     * so `thinking` is '') or a whole redacted block.
+     */
+    thinking_blocks?: ThinkingBlock[];
   };
   finish_reason: FinishReason | null;
   logprobs?: null;

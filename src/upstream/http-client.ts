@@ -1,6 +1,8 @@
 import { createParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../config/resolve.js';
 import { header, streamInterrupted } from '../core/classify.js';
+import { redactSecrets } from '../core/redact.js';
 import { abortError, isUpstreamError, UpstreamError } from '../errors/gateway-error.js';
 import type {
   AdapterContext,
@@ -8,9 +10,10 @@ import type {
   StreamTranslator,
   UpstreamHttpRequest,
 } from '../providers/types.js';
+import type { ProviderSpec } from '../types/config.js';
 import type { ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest } from '../types/openai.js';
 import type { UpstreamPools } from './pools.js';
-import type { CallContext, ChatResult, ChatStream, ProviderClient, Target } from './types.js';
+import type { CallContext, ChatResult, ChatStream, ForwardRequest, ProviderClient, Target } from './types.js';
 
 /** Composes a pure adapter with an undici pool: the only place that talks HTTP to providers. */
 export class HttpProviderClient implements ProviderClient {
@@ -28,7 +31,7 @@ export class HttpProviderClient implements ProviderClient {
       actx,
     );
     const upstreamRequestId = header(res.headers, this.adapter.requestIdHeader);
-    const body = await readJson(res, target);
+    const body = await readJson(res, target, ctx.signal);
     return { completion: this.adapter.parseChatResponse(body, actx), upstreamRequestId };
   }
 
@@ -42,7 +45,10 @@ export class HttpProviderClient implements ProviderClient {
     );
     const translator = this.adapter.createStreamTranslator(req, actx);
     return {
-      chunks: translateSse(res.body, translator, target.provider.id, ctx.signal),
+      chunks: redacting(
+        translateSse(res.body, translator, target.provider, ctx.signal),
+        target.provider.apiKeys,
+      ),
       upstreamRequestId: header(res.headers, this.adapter.requestIdHeader),
     };
   }
@@ -50,23 +56,32 @@ export class HttpProviderClient implements ProviderClient {
   async embeddings(req: EmbeddingsRequest, target: Target, ctx: CallContext) {
     const actx = adapterContext(target, ctx);
     const res = await this.send(this.adapter.buildEmbeddingsRequest(req, actx), target, ctx, actx);
-    const body = await readJson(res, target);
+    const body = await readJson(res, target, ctx.signal);
     return this.adapter.parseEmbeddingsResponse(body, req, actx);
   }
 
+  forward(http: ForwardRequest, target: Target, ctx: CallContext): Promise<Dispatcher.ResponseData> {
+    return this.send(http, target, ctx, adapterContext(target, ctx));
+  }
+
+  /** The provider's request-id header, for passthrough callers. */
+  get requestIdHeader(): string {
+    return this.adapter.requestIdHeader;
+  }
+
   private async send(
-    http: UpstreamHttpRequest,
+    http: UpstreamHttpRequest | ForwardRequest,
     target: Target,
     ctx: CallContext,
     actx: AdapterContext,
   ): Promise<Dispatcher.ResponseData> {
-    const url = new URL(http.url);
+    const url = splitUrl(http.url);
     const { timeouts } = target.provider;
     let res: Dispatcher.ResponseData;
     try {
       res = await this.pools.get(url.origin, timeouts).request({
         method: http.method,
-        path: url.pathname + url.search,
+        path: url.path,
         headers: ctx.headers ? { ...http.headers, ...ctx.headers } : http.headers,
         body: http.body,
         signal: ctx.signal,
@@ -79,12 +94,32 @@ export class HttpProviderClient implements ProviderClient {
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     let text = '';
     try {
-      text = await res.body.text();
+      // An error body is only read for its message: a small cap, whatever the upstream sends.
+      text = (await readCapped(res, MAX_ERROR_BODY_BYTES, false)).toString('utf8');
     } catch (err) {
       throw transportError(err, target.provider.id, ctx.signal);
     }
-    throw this.adapter.parseError({ status: res.statusCode, body: text, headers: res.headers }, actx);
+    const err = this.adapter.parseError({ status: res.statusCode, body: text, headers: res.headers }, actx);
+    err.message = redactSecrets(err.message, target.provider.apiKeys);
+    throw err;
   }
+}
+
+/**
+ * Origin and path of an upstream URL, parsed once per distinct URL: adapters build the same few URLs
+ * (base URL plus an endpoint) on every request, and WHATWG URL parsing is not free. Bounded: past
+ * MAX_PARSED_URLS distinct URLs (Gemini puts the model name in the path) the cache starts over.
+ */
+const MAX_PARSED_URLS = 512;
+const parsedUrls = new Map<string, { origin: string; path: string }>();
+function splitUrl(href: string): { origin: string; path: string } {
+  let parsed = parsedUrls.get(href);
+  if (parsed) return parsed;
+  const url = new URL(href);
+  parsed = { origin: url.origin, path: url.pathname + url.search };
+  if (parsedUrls.size >= MAX_PARSED_URLS) parsedUrls.clear();
+  parsedUrls.set(href, parsed);
+  return parsed;
 }
 
 function adapterContext(target: Target, ctx: CallContext): AdapterContext {
@@ -96,12 +131,53 @@ function adapterContext(target: Target, ctx: CallContext): AdapterContext {
   };
 }
 
-async function readJson(res: Dispatcher.ResponseData, target: Target): Promise<unknown> {
+/** Bytes of an upstream error body read for its message; the rest is discarded. */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+function tooLarge(provider: ProviderSpec, what: string): UpstreamError {
+  const limit = provider.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  return new UpstreamError(
+    `provider '${provider.id}' sent ${what} larger than max_response_size (${limit} bytes)`,
+    { provider: provider.id, upstreamStatus: 200, errorClass: 'response_too_large', retryable: false },
+  );
+}
+
+/**
+ * Reads a body up to `max` bytes and stops reading there (the socket is released). Past the limit,
+ * `strict` throws RangeError, and a Content-Length over it fails before anything is read; otherwise the
+ * first `max` bytes are kept.
+ */
+async function readCapped(res: Dispatcher.ResponseData, max: number, strict: boolean): Promise<Buffer> {
+  const declared = Number(header(res.headers, 'content-length'));
+  if (strict && Number.isFinite(declared) && declared > max) {
+    res.body.destroy();
+    throw new RangeError('content-length over the limit');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    const buf = chunk as Buffer;
+    if (size + buf.length > max) {
+      res.body.destroy();
+      if (strict) throw new RangeError('body over the limit');
+      chunks.push(buf.subarray(0, max - size));
+      size = max;
+      break;
+    }
+    chunks.push(buf);
+    size += buf.length;
+  }
+  return Buffer.concat(chunks, size);
+}
+
+async function readJson(res: Dispatcher.ResponseData, target: Target, signal: AbortSignal): Promise<unknown> {
   let text: string;
   try {
-    text = await res.body.text();
+    const max = target.provider.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    text = (await readCapped(res, max, true)).toString('utf8');
   } catch (err) {
-    throw transportError(err, target.provider.id, undefined);
+    if (err instanceof RangeError) throw tooLarge(target.provider, 'a response');
+    throw transportError(err, target.provider.id, signal);
   }
   try {
     return JSON.parse(text);
@@ -146,6 +222,19 @@ function transportError(err: unknown, provider: string, signal: AbortSignal | un
   });
 }
 
+/** Credentials never leave in an error's message, also one thrown mid-stream. */
+async function* redacting(
+  chunks: AsyncGenerator<ChatCompletionChunk>,
+  keys: readonly string[],
+): AsyncGenerator<ChatCompletionChunk> {
+  try {
+    yield* chunks;
+  } catch (err) {
+    if (isUpstreamError(err)) err.message = redactSecrets(err.message, keys);
+    throw err;
+  }
+}
+
 /**
  * Upstream body -> SSE events -> canonical chunks. Chunks produced by one network read are yielded
  * before any error from the same read, so the client sees everything that arrived before the failure.
@@ -153,14 +242,20 @@ function transportError(err: unknown, provider: string, signal: AbortSignal | un
 async function* translateSse(
   body: Dispatcher.ResponseData['body'],
   translator: StreamTranslator,
-  provider: string,
+  spec: ProviderSpec,
   signal: AbortSignal,
 ): AsyncGenerator<ChatCompletionChunk> {
+  const provider = spec.id;
   const decoder = new TextDecoder();
   const pending: ChatCompletionChunk[] = [];
   let failure: unknown;
+  // Bytes since the last complete event: the parser buffers an unfinished event whole, so one endless
+  // event would otherwise grow without bound.
+  let sinceEvent = 0;
+  const maxEvent = spec.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const parser = createParser({
     onEvent(ev) {
+      sinceEvent = 0;
       if (failure !== undefined) return;
       try {
         const out = translator.push({ event: ev.event, data: ev.data });
@@ -172,7 +267,9 @@ async function* translateSse(
   });
   try {
     for await (const buf of body) {
+      sinceEvent += (buf as Buffer).length;
       parser.feed(decoder.decode(buf as Buffer, { stream: true }));
+      if (sinceEvent > maxEvent && failure === undefined) failure = tooLarge(spec, 'a stream event');
       if (pending.length > 0) {
         for (let i = 0; i < pending.length; i++) yield pending[i]!;
         pending.length = 0;

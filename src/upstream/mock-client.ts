@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { streamInterrupted, upstreamErrorFromHttp } from '../core/classify.js';
-import { countPromptTokens, countTextTokens, loadTokenizer } from '../core/tokens.js';
-import { abortError, UpstreamError } from '../errors/gateway-error.js';
+import { promptTokens, textTokens } from '../core/token-counter.js';
+import { abortError, GatewayError, UpstreamError } from '../errors/gateway-error.js';
+import { assistantMessage, fullUsage } from '../providers/common/response.js';
 import {
   createRng,
   type FaultOutcome,
@@ -23,6 +24,8 @@ import type {
 import type { CallContext, ChatResult, ChatStream, ProviderClient, Target } from './types.js';
 
 const DEFAULT_EMBEDDING_DIMENSIONS = 16;
+/** About 10 MB of JSON: 2,048 inputs of 512 dimensions, or 128 of 8,192. */
+export const MAX_EMBEDDING_NUMBERS = 1_048_576;
 
 /**
  * The built-in provider with no network: the same shapes and timing knobs as a real upstream, and
@@ -44,9 +47,8 @@ export class MockProviderClient implements ProviderClient {
         object: 'chat.completion',
         created: Math.floor(Date.now() / 1000),
         model: target.upstreamModel,
-        choices: [
-          { index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop', logprobs: null },
-        ],
+        choices: [{ index: 0, message: assistantMessage(text, []), finish_reason: 'stop', logprobs: null }],
+        system_fingerprint: null,
         usage: await usageFor(req, text),
       },
       upstreamRequestId: undefined,
@@ -62,16 +64,28 @@ export class MockProviderClient implements ProviderClient {
     const { outcome } = await this.begin(target, ctx, false);
     if (outcome.kind === 'malformed') throw notJson(target);
     const inputs = typeof req.input === 'string' ? [req.input] : req.input;
-    const enc = await loadTokenizer();
+    const dimensions = req.dimensions ?? DEFAULT_EMBEDDING_DIMENSIONS;
+    // The answer grows with inputs x dimensions, whatever the request's own size: bounded here.
+    if (inputs.length * dimensions > MAX_EMBEDDING_NUMBERS) {
+      throw new GatewayError(
+        'unsupported_parameter',
+        `the mock provider returns at most ${MAX_EMBEDDING_NUMBERS} numbers per request; ${inputs.length} inputs x ${dimensions} dimensions is more`,
+        { param: 'dimensions' },
+      );
+    }
+    const strings: string[] = [];
     let tokens = 0;
+    for (const input of inputs) {
+      if (typeof input === 'string') strings.push(input);
+      else tokens += Array.isArray(input) ? input.length : 1;
+    }
+    for (const n of await textTokens(strings)) tokens += n;
     const data = inputs.map((input, index) => {
       const text = typeof input === 'string' ? input : JSON.stringify(input);
-      tokens +=
-        typeof input === 'string' ? countTextTokens(enc, input) : Array.isArray(input) ? input.length : 1;
       return {
         object: 'embedding' as const,
         index,
-        embedding: mockEmbedding(text, req.dimensions ?? DEFAULT_EMBEDDING_DIMENSIONS),
+        embedding: mockEmbedding(text, dimensions),
       };
     });
     return {
@@ -144,10 +158,9 @@ function notJson(target: Target): UpstreamError {
 }
 
 async function usageFor(req: ChatCompletionRequest, text: string): Promise<Usage> {
-  const enc = await loadTokenizer();
-  const prompt = countPromptTokens(enc, req.messages);
-  const completion = countTextTokens(enc, text);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  const prompt = await promptTokens(req.messages);
+  const [completion = 0] = await textTokens([text]);
+  return fullUsage(prompt, completion);
 }
 
 /**

@@ -1,3 +1,6 @@
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { UpstreamHttpRequest } from '../providers/types.js';
 import type { ProviderSpec } from '../types/config.js';
 import type {
   ChatCompletion,
@@ -35,10 +38,21 @@ export interface ChatStream {
   upstreamRequestId: string | undefined;
 }
 
+/** A passthrough request; its body may be a stream (audio uploads). */
+export interface ForwardRequest extends Omit<UpstreamHttpRequest, 'body'> {
+  body: string | Readable | undefined;
+}
+
 /** One provider's transport: HTTP via an adapter, or the in-process mock. */
 export interface ProviderClient {
   chat(req: ChatCompletionRequest, target: Target, ctx: CallContext): Promise<ChatResult>;
   /** Resolves once the upstream accepted the stream (2xx headers); rejects with UpstreamError otherwise. */
   chatStream(req: ChatCompletionRequest, target: Target, ctx: CallContext): Promise<ChatStream>;
   embeddings(req: EmbeddingsRequest, target: Target, ctx: CallContext): Promise<EmbeddingsResponse>;
+  /**
+   * Same-dialect passthrough: sends a request built by the caller as is and returns the upstream's 2xx
+   * response untouched (body unread); non-2xx answers are classified by the provider's adapter and
+   * thrown as UpstreamError, exactly like a translated call. Absent on the in-process mock.
+   */
+  forward?(http: ForwardRequest, target: Target, ctx: CallContext): Promise<Dispatcher.ResponseData>;
 }

@@ -19,6 +19,12 @@ export interface CliProcess {
   listening: Promise<URL>;
   /** The JSON log lines written so far. */
   logs(): Array<Record<string, unknown>>;
+  /**
+   * The first log line with this `msg` written after `after` lines (default: any), as soon as it is
+   * written; rejects if the process exits first or after `timeoutMs`. A child process starting on a
+   * loaded two-core machine can take many seconds, so the default deadline is generous.
+   */
+  logLine(msg: string, opts?: { after?: number; timeoutMs?: number }): Promise<Record<string, unknown>>;
   out(): string;
   err(): string;
 }
@@ -57,5 +63,31 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliP
   });
   // Tests that expect an early exit never await `listening`.
   listening.catch(() => {});
-  return { child, exited, listening, logs, out: () => stdout, err: () => stderr };
+  const logLine = (msg: string, opts: { after?: number; timeoutMs?: number } = {}) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const find = () =>
+        logs()
+          .slice(opts.after ?? 0)
+          .find((l) => l.msg === msg);
+      const done = (fn: () => void) => {
+        child.stdout!.off('data', check);
+        clearTimeout(timer);
+        fn();
+      };
+      const check = () => {
+        const line = find();
+        if (line) done(() => resolve(line));
+      };
+      const timeoutMs = opts.timeoutMs ?? 30_000;
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`no '${msg}' log line within ${timeoutMs}ms; stdout: ${stdout}`))),
+        timeoutMs,
+      );
+      child.stdout!.on('data', check);
+      exited.then(() => {
+        if (!find()) done(() => reject(new Error(`exited before '${msg}'; stderr: ${stderr}`)));
+      });
+      check();
+    });
+  return { child, exited, listening, logs, logLine, out: () => stdout, err: () => stderr };
 }

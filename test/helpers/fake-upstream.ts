@@ -11,6 +11,8 @@ export interface RecordedRequest {
   url: string;
   headers: IncomingMessage['headers'];
   body: string;
+  /** The body's bytes, for binary uploads. */
+  raw: Buffer;
   /** Parsed JSON body, or undefined when the body was not JSON. */
   json: unknown;
   /** Resolves when the gateway closed this connection before the response finished. */
@@ -34,7 +36,8 @@ export async function startFakeUpstream(handler: FakeHandler): Promise<FakeUpstr
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
+      const body = raw.toString('utf8');
       let json: unknown;
       try {
         json = JSON.parse(body);
@@ -51,6 +54,7 @@ export async function startFakeUpstream(handler: FakeHandler): Promise<FakeUpstr
         url: req.url ?? '',
         headers: req.headers,
         body,
+        raw,
         json,
         aborted,
       };

@@ -88,12 +88,18 @@ describe('anthropic provider end to end', () => {
     expect(data).toEqual({
       id: 'chatcmpl-msg_01XFDUDYJgAACzvnptvVoYEL',
       object: 'chat.completion',
+      system_fingerprint: null,
       created: data.created,
       model: 'claude-3-5-haiku-20241022',
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: 'Hello! How can I help you today?' },
+          message: {
+            role: 'assistant',
+            content: 'Hello! How can I help you today?',
+            refusal: null,
+            annotations: [],
+          },
           finish_reason: 'stop',
           logprobs: null,
         },
@@ -102,7 +108,13 @@ describe('anthropic provider end to end', () => {
         prompt_tokens: 12,
         completion_tokens: 10,
         total_tokens: 22,
-        prompt_tokens_details: { cached_tokens: 0 },
+        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+        completion_tokens_details: {
+          reasoning_tokens: 0,
+          audio_tokens: 0,
+          accepted_prediction_tokens: 0,
+          rejected_prediction_tokens: 0,
+        },
       },
     });
     expect(Math.abs(data.created - Date.now() / 1000)).toBeLessThan(60);
@@ -139,10 +151,15 @@ describe('anthropic provider end to end', () => {
       model: 'claude-3-5-haiku-20241022',
     };
     expect(chunks).toEqual([
-      { ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] },
-      { ...head, choices: [{ index: 0, delta: { content: 'Hello' }, finish_reason: null }] },
-      { ...head, choices: [{ index: 0, delta: { content: '!' }, finish_reason: null }] },
-      { ...head, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
+      // With include_usage, OpenAI puts `"usage": null` on every chunk before the usage chunk.
+      {
+        ...head,
+        usage: null,
+        choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],
+      },
+      { ...head, usage: null, choices: [{ index: 0, delta: { content: 'Hello' }, finish_reason: null }] },
+      { ...head, usage: null, choices: [{ index: 0, delta: { content: '!' }, finish_reason: null }] },
+      { ...head, usage: null, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
       {
         ...head,
         choices: [],
@@ -150,7 +167,13 @@ describe('anthropic provider end to end', () => {
           prompt_tokens: 25,
           completion_tokens: 15,
           total_tokens: 40,
-          prompt_tokens_details: { cached_tokens: 0 },
+          prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+          completion_tokens_details: {
+            reasoning_tokens: 0,
+            audio_tokens: 0,
+            accepted_prediction_tokens: 0,
+            rejected_prediction_tokens: 0,
+          },
         },
       },
     ]);
@@ -289,7 +312,7 @@ describe('anthropic provider end to end', () => {
       status: 503,
       error: {
         message: "provider 'claude' returned 529: Overloaded",
-        type: 'overloaded_error',
+        type: 'api_error',
         code: 'upstream_overloaded',
         param: null,
       },

@@ -201,4 +201,22 @@ describe('bad input', () => {
     );
     expect(r.status).toBe(200);
   });
+
+  // Bodies that could poison a prototype, or need secure-json-parse's handling, still take its path:
+  // the plain JSON.parse shortcut is only for bodies with none of __proto__, constructor or \u.
+  it('bodies with __proto__ or constructor keys, \\u escapes or a byte-order mark are still accepted', async () => {
+    const msg = (content: string) => `"messages":[{"role":"user","content":"${content}"}]`;
+    const proto = await post('/v1/chat/completions', `{"model":"mock",${msg('hi')},"__proto__":{"x":1}}`);
+    expect(proto.status).toBe(200);
+    const ctor = await post(
+      '/v1/chat/completions',
+      `{"model":"mock",${msg('hi')},"constructor":{"prototype":{"polluted":true}}}`,
+    );
+    expect(ctor.status).toBe(200);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const escaped = await post('/v1/chat/completions', `{"model":"mock",${msg('\\u0041BC')}}`);
+    expect(escaped.status).toBe(200);
+    const bom = await post('/v1/chat/completions', `\ufeff{"model":"mock",${msg('hi')}}`);
+    expect(bom.status).toBe(200);
+  });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { EventBus } from '../../src/core/event-bus.js';
 import { type CircuitBreakerRegistry, createCircuitBreakers } from '../../src/resilience/circuit-breakers.js';
 import type { CircuitBreakerSpec, RedisSpec } from '../../src/types/config.js';
 import type { GatewayEvents } from '../../src/types/events.js';
+import { services } from '../helpers/services.js';
 
 /**
  * Two (or three) registries stand in for gateway instances: separate EventBus, separate ioredis connections,
@@ -18,6 +20,8 @@ const SPEC: CircuitBreakerSpec = {
   failureRate: 0.5,
   windowMs: 10_000,
   minRequests: 4,
+  // The rate trigger is what most of these tests exercise; the consecutive one has its own tests.
+  consecutiveFailures: 0,
   cooldownMs: 60_000,
 };
 const PROPAGATION_LIMIT_MS = 1_000;
@@ -79,7 +83,7 @@ afterEach(async () => {
   await admin.quit();
 });
 
-describe('circuit breakers shared through Redis', () => {
+describe.skipIf(!services.redis)('circuit breakers shared through Redis', () => {
   it("instance A's failures open the circuit on instance B in under a second", async () => {
     const a = await instance();
     const b = await instance();
@@ -152,8 +156,10 @@ describe('circuit breakers shared through Redis', () => {
     bClock += SPEC.cooldownMs - 1;
     aClock += SPEC.cooldownMs;
     a.reg.acquire('p', 'm', SPEC)!.failure('timeout');
-    // Nothing on B is observable until its clock moves; pub/sub takes milliseconds, give it 300.
-    await new Promise((r) => setTimeout(r, 300));
+    // Nothing on B is observable until its clock moves, so A opens a second target as a barrier: both
+    // broadcasts go out on A's one connection and reach B's one subscription in order.
+    fail(a.reg, 4, ['barrier', 'm']);
+    await until(() => b.reg.state('barrier', 'm') === 'open');
     bClock += 2;
     // Without A's broadcast B would now be half-open and hand out a probe.
     expect(b.reg.acquire('p', 'm', SPEC)).toBeUndefined();
@@ -181,21 +187,38 @@ describe('circuit breakers shared through Redis', () => {
   });
 
   it('with Redis unreachable: starts, works locally, never throws, warns once', async () => {
+    // A port that resets every connection: unreachable, and each reconnect attempt can be counted.
+    let attempts = 0;
+    const refuser = createServer((socket) => {
+      attempts++;
+      socket.resetAndDestroy();
+    });
+    await new Promise<void>((r) => refuser.listen(0, '127.0.0.1', r));
+    const port = (refuser.address() as AddressInfo).port;
+    try {
+      await unreachable(`redis://127.0.0.1:${port}`, () => attempts);
+    } finally {
+      refuser.close();
+    }
+  });
+
+  async function unreachable(url: string, attempts: () => number): Promise<void> {
     const t0 = performance.now();
-    const down = await instance({ redis: { url: 'redis://127.0.0.1:1', keyPrefix } });
+    const down = await instance({ redis: { url, keyPrefix } });
     expect(performance.now() - t0).toBeLessThan(1_000);
     expect(down.reg.state('p', 'm')).toBe('closed');
     fail(down.reg, 4);
     expect(down.reg.state('p', 'm')).toBe('open');
     expect(down.reg.acquire('p', 'm', SPEC)).toBeUndefined();
     // Several reconnect attempts fail meanwhile (50ms, 100ms, 200ms, ...); one warning covers the outage.
-    await new Promise((r) => setTimeout(r, 400));
+    // Two connections (commands and pub/sub), so six attempts are at least three rounds.
+    await until(() => attempts() >= 6, 5_000);
     expect(down.logged).toEqual([
       'circuit breaker sync via Redis unavailable; circuits are local to this instance until it returns',
     ]);
     await down.events.flush();
     expect(down.transitions).toEqual([{ provider: 'p', model: 'm', from: 'closed', to: 'open' }]);
-  });
+  }
 });
 
 async function clientIds(name: string): Promise<string[]> {

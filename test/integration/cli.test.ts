@@ -11,7 +11,8 @@ afterEach(killCliProcesses);
 
 const run = spawnCli;
 
-describe('switchyard CLI', () => {
+// Each test starts a CLI process: seconds on a loaded two-core machine, so more than the default timeout.
+describe('switchyard CLI', { timeout: 60_000 }, () => {
   it('starts in zero-config mode, serves the mock, and exits 0 on SIGTERM', async () => {
     const p = run(['start']);
     const url = (await p.listening).origin;

@@ -61,12 +61,20 @@ describe('gemini end to end', () => {
     expect(completion).toEqual({
       id: 'chatcmpl-mVxRaKqlFe2Xz7IP5qy4mAQ',
       object: 'chat.completion',
+      system_fingerprint: null,
       created: completion.created,
       model: 'gemini-2.0-flash',
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: 'The sky is blue because of Rayleigh scattering.' },
+          message: {
+            role: 'assistant',
+            content: 'The sky is blue because of Rayleigh scattering.',
+            refusal: null,
+            annotations: [],
+            // Thought parts come back as reasoning, not content.
+            reasoning_content: 'Thinking about the sky...',
+          },
           finish_reason: 'stop',
           logprobs: null,
         },
@@ -75,7 +83,13 @@ describe('gemini end to end', () => {
         prompt_tokens: 12,
         completion_tokens: 13,
         total_tokens: 25,
-        prompt_tokens_details: { cached_tokens: 8 },
+        prompt_tokens_details: { cached_tokens: 8, audio_tokens: 0 },
+        completion_tokens_details: {
+          reasoning_tokens: 4,
+          audio_tokens: 0,
+          accepted_prediction_tokens: 0,
+          rejected_prediction_tokens: 0,
+        },
       },
     });
     expect(fake.requests.map((r) => [r.method, r.url, r.json])).toEqual([
@@ -111,7 +125,18 @@ describe('gemini end to end', () => {
     expect({ text, finishes, usage }).toEqual({
       text: 'Hello, world!',
       finishes: ['stop'],
-      usage: { prompt_tokens: 6, completion_tokens: 4, total_tokens: 10 },
+      usage: {
+        prompt_tokens: 6,
+        completion_tokens: 4,
+        total_tokens: 10,
+        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+        completion_tokens_details: {
+          reasoning_tokens: 0,
+          audio_tokens: 0,
+          accepted_prediction_tokens: 0,
+          rejected_prediction_tokens: 0,
+        },
+      },
     });
     expect(fake.requests.map((r) => r.url)).toEqual([
       '/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse',

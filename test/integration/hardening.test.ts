@@ -3,6 +3,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { until } from '../helpers/poll.js';
 
 /** Security headers, CORS, compression and load shedding, over real HTTP. */
 
@@ -26,7 +27,7 @@ ${MODELS.map((m) => `  ${m}: { targets: [ { provider: mock, model: ${m} } ] }`).
 const overloaded = {
   error: {
     message: 'Server is under pressure, retry later.',
-    type: 'overloaded_error',
+    type: 'server_error',
     code: 'server_overloaded',
     param: null,
   },
@@ -71,7 +72,9 @@ describe('hardening with a CORS allowlist', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['access-control-allow-origin']).toBe(APP);
     expect(res.headers['access-control-expose-headers']).toBe(
-      'x-request-id, x-switchyard-provider, x-switchyard-model, x-upstream-request-id, retry-after',
+      'x-request-id, x-switchyard-provider, x-switchyard-model, x-upstream-request-id, retry-after, ' +
+        'x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, ' +
+        'x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens',
     );
     expect(res.headers.vary).toBe('Origin');
     expect(res.headers['access-control-allow-credentials']).toBeUndefined();
@@ -234,10 +237,11 @@ describe('compression', () => {
       object: 'chat.completion',
       created: expect.any(Number),
       model: 'long',
+      system_fingerprint: null,
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: LONG_REPLY },
+          message: { role: 'assistant', content: LONG_REPLY, refusal: null, annotations: [] },
           finish_reason: 'stop',
           logprobs: null,
         },
@@ -295,9 +299,9 @@ models: { mock: { targets: [ { provider: mock, model: mock } ] } }
 `,
     );
     try {
-      // under-pressure samples once a second; until the first sample nothing is shed.
+      // Sampled once a second from listen, and the first sample is not acted on: poll until shed.
       let res = await request(`${gw.url}/v1/models`, { headers: { 'x-request-id': 'shed-1' } });
-      for (let i = 0; i < 40 && res.statusCode !== 503; i++) {
+      for (let i = 0; i < 100 && res.statusCode !== 503; i++) {
         await res.body.text();
         await sleep(100);
         res = await request(`${gw.url}/v1/models`, { headers: { 'x-request-id': 'shed-1' } });
@@ -337,20 +341,25 @@ models: { mock: { targets: [ { provider: mock, model: mock } ] } }
   });
 
   it('over max_rss with load shedding disabled: nothing is shed', async () => {
-    const gw = await startGateway(
-      `
-server: { load_shedding: { enabled: false, max_rss: 1kb, max_heap_used: 1kb } }
+    const limits = 'max_rss: 1kb, max_heap_used: 1kb';
+    const models = `
 providers: { mock: { type: mock } }
 models: { mock: { targets: [ { provider: mock, model: mock } ] } }
-`,
-    );
+`;
+    const off = await startGateway(`server: { load_shedding: { enabled: false, ${limits} } }${models}`);
+    // The same limits with shedding on, started after: once it sheds, the disabled one has had as long.
+    const on = await startGateway(`server: { load_shedding: { ${limits} } }${models}`);
     try {
-      await sleep(1300);
-      const res = await request(`${gw.url}/v1/models`);
+      await until(async () => {
+        const res = await request(`${on.url}/v1/models`);
+        await res.body.text();
+        return res.statusCode === 503;
+      }, 'the enabled gateway to shed');
+      const res = await request(`${off.url}/v1/models`);
       expect(res.statusCode).toBe(200);
       await res.body.text();
     } finally {
-      await gw.close();
+      await Promise.all([off.close(), on.close()]);
     }
   });
 
@@ -364,7 +373,7 @@ models: { mock: { targets: [ { provider: mock, model: mock } ] } }
     );
     try {
       let res = await request(`${gw.url}/v1/models`);
-      for (let i = 0; i < 40 && res.statusCode !== 503; i++) {
+      for (let i = 0; i < 100 && res.statusCode !== 503; i++) {
         await res.body.text();
         await sleep(100);
         res = await request(`${gw.url}/v1/models`);

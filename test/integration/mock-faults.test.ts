@@ -88,7 +88,7 @@ function interrupted(provider: string, detail: string) {
   return {
     error: {
       message: `stream from provider '${provider}' was interrupted: ${detail}`,
-      type: 'upstream_error',
+      type: 'api_error',
       code: 'upstream_stream_interrupted',
       param: null,
     },
@@ -113,7 +113,7 @@ describe('mock provider faults', () => {
   it('an injected 500 is a 502 upstream_server_error, streaming or not', async () => {
     const body = {
       message: "provider 'broken' returned 500: mock provider fault: HTTP 500",
-      type: 'upstream_error',
+      type: 'api_error',
       code: 'upstream_server_error',
       param: null,
     };
@@ -139,7 +139,7 @@ describe('mock provider faults', () => {
   it('a reset is a 502 upstream_connection, for chat and embeddings', async () => {
     const body = {
       message: "cannot reach provider 'resetting': ECONNRESET",
-      type: 'upstream_error',
+      type: 'api_error',
       code: 'upstream_connection',
       param: null,
     };
@@ -156,7 +156,7 @@ describe('mock provider faults', () => {
   it('a malformed non-streaming body is a 502 "not valid JSON", for chat and embeddings', async () => {
     const body = {
       message: "provider 'garbled' returned a response that is not valid JSON",
-      type: 'upstream_error',
+      type: 'api_error',
       code: 'upstream_server_error',
       param: null,
     };
@@ -213,6 +213,7 @@ describe('mock provider faults', () => {
         created: expect.any(Number),
         model: 'm',
         choices: [{ index: 0, delta, finish_reason: null, logprobs: null }],
+        usage: null,
       })),
       interrupted('cutting', 'connection lost'),
     ]);

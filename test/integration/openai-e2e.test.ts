@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, sendJson, sendSse, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { apiError } from '../helpers/openai-fixtures.js';
+import { until } from '../helpers/poll.js';
 
 /** The `openai` provider type: passthrough to OpenAI and OpenAI-compatible servers, driven by the SDK. */
 
@@ -270,7 +271,7 @@ describe('upstream failures', () => {
     expect(e.status).toBe(503);
     expect(e.error).toEqual({
       message: "provider 'up' returned 503: Service Unavailable",
-      type: 'overloaded_error',
+      type: 'api_error',
       code: 'upstream_overloaded',
       param: null,
     });
@@ -283,7 +284,7 @@ describe('upstream failures', () => {
     expect(e.status).toBe(502);
     expect(e.error).toEqual({
       message: "cannot reach provider 'dead': ECONNREFUSED",
-      type: 'upstream_error',
+      type: 'api_error',
       code: 'upstream_connection',
       param: null,
     });
@@ -291,7 +292,8 @@ describe('upstream failures', () => {
 
   it('a headers timeout is a 504', async () => {
     up.setHandler(async (_req, res) => {
-      await new Promise((r) => setTimeout(r, 1000));
+      // Far past the 300 ms headers timeout, so a loaded machine cannot close the gap.
+      await new Promise((r) => setTimeout(r, 5000));
       if (!res.destroyed) sendJson(res, 200, completion);
     });
     const e = await apiError(
@@ -300,7 +302,7 @@ describe('upstream failures', () => {
     expect(e.status).toBe(504);
     expect(e.error).toEqual({
       message: "provider 'up' timed out (headers timeout)",
-      type: 'timeout_error',
+      type: 'api_error',
       code: 'upstream_timeout',
       param: null,
     });
@@ -333,7 +335,7 @@ describe('upstream failures', () => {
         `data: ${JSON.stringify({
           error: {
             message: "stream from provider 'up' was interrupted: connection lost",
-            type: 'upstream_error',
+            type: 'api_error',
             code: 'upstream_stream_interrupted',
             param: null,
           },
@@ -368,7 +370,7 @@ describe('upstream failures', () => {
       `data: ${JSON.stringify({
         error: {
           message: "stream from provider 'up' was interrupted: stream ended before [DONE]",
-          type: 'upstream_error',
+          type: 'api_error',
           code: 'upstream_stream_interrupted',
           param: null,
         },
@@ -398,8 +400,10 @@ describe('upstream failures', () => {
     const lag = performance.now() - abortedAt;
     // Well under one upstream chunk interval (200 ms): the gateway did not wait for the next chunk.
     expect(lag).toBeLessThan(150);
-    await new Promise((r) => setTimeout(r, 20));
-    const line = gw.logs.filter((l) => l.msg === 'request').at(-1)!;
+    const line = await until(
+      () => gw.logs.find((l) => l.msg === 'request' && l.status === 499),
+      'the aborted request log line',
+    );
     expect([line.status, line.client_aborted]).toEqual([499, true]);
   });
 });
@@ -409,7 +413,7 @@ describe('logging', () => {
     const before = gw.logs.length;
     up.setHandler((_req, res) => sendJson(res, 200, completion));
     await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: PROMPT }] });
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => gw.logs.length > before, 'the request log line');
     const lines = gw.logs.slice(before);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({

@@ -1,13 +1,13 @@
 import { mkdtemp, rename, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayState } from '../../src/services/gateway-state.js';
 import type { GatewayEvents } from '../../src/types/events.js';
 import { killCliProcesses, spawnCli } from '../helpers/cli.js';
 import { type FileTestGateway, startGatewayFromFile } from '../helpers/gateway.js';
+import { until } from '../helpers/poll.js';
 
 type Reloaded = GatewayEvents['ai.config.reloaded'];
 
@@ -159,7 +159,7 @@ describe('config hot reload', () => {
       res.body.on('error', reject);
     });
     // The role chunk comes at once; the words follow every 300ms.
-    for (let i = 0; i < 100 && !received.includes('data: '); i++) await sleep(10);
+    await until(() => received.includes('data: '), 'the first chunk');
     expect(received).toContain('data: ');
 
     const reloaded = nextReload(gw.state);
@@ -197,7 +197,7 @@ describe('config hot reload', () => {
     await saveByRename(file, mockConfig('two', ['a'], 'logging: { level: debug }\n'));
     // No event marks a skipped reload, so poll (bounded) for its debug line.
     const skipped = 'config file saved without changes; not reloaded';
-    for (let i = 0; i < 100 && !gw.logs.some((l) => l.msg === skipped); i++) await sleep(20);
+    await until(() => gw.logs.some((l) => l.msg === skipped), 'the skipped-reload line');
     expect(gw.logs.filter((l) => l.msg === skipped)).toMatchObject([{ level: 20, source: file }]);
 
     expect(await gw.reload()).toEqual({ status: 'applied', restartRequired: [] });
@@ -223,24 +223,15 @@ describe('config reload in the CLI', () => {
     await symlink(real, link);
 
     const p = spawnCli(['start', '--config', link]);
-    const { child, logs } = p;
-    // Bounded polling: the log of another process has no event to await.
-    const waitFor = async (msg: string) => {
-      for (let i = 0; i < 250; i++) {
-        const line = logs().find((l) => l.msg === msg);
-        if (line) return line;
-        if (child.exitCode !== null) break;
-        await sleep(20);
-      }
-      throw new Error(`no '${msg}' log line; stdout: ${p.out()}`);
-    };
-
-    const url = (await waitFor('switchyard listening')).url as string;
+    const { child } = p;
+    // Waits on the child's output as it arrives, with deadlines sized for a loaded two-core machine.
+    const url = (await p.logLine('switchyard listening')).url as string;
     expect(await chat(url, 'a')).toEqual({ status: 200, content: 'one' });
 
     await writeFile(real, mockConfig('two', ['a']));
+    const before = p.logs().length;
     child.kill('SIGHUP');
-    expect(await waitFor('config reloaded')).toMatchObject({
+    expect(await p.logLine('config reloaded', { after: before })).toMatchObject({
       level: 30,
       source: link,
       trigger: 'SIGHUP',
@@ -251,5 +242,5 @@ describe('config reload in the CLI', () => {
 
     child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
-  });
+  }, 90_000);
 });

@@ -31,7 +31,7 @@ function startCli(file: string) {
 }
 
 /** Bounded polling for a condition that has no event to await (a log line in another process, a closed port). */
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, ms = 5000) {
+async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, ms = 20_000) {
   const end = Date.now() + ms;
   for (;;) {
     const v = await probe();
@@ -119,7 +119,8 @@ models:
   slow: { targets: [ { provider: slow, model: slow } ] }
 `;
 
-describe('graceful shutdown (SIGTERM/SIGINT)', () => {
+// Each test starts a CLI process: seconds on a loaded two-core machine, so more than the default timeout.
+describe('graceful shutdown (SIGTERM/SIGINT)', { timeout: 60_000 }, () => {
   it('lets an in-flight stream finish, answers 503 on its kept-alive connection, refuses new connections, exits 0', async () => {
     const p = startCli(await configFile(SLOW_CONFIG()));
     const url = await p.listening;
@@ -181,7 +182,7 @@ describe('graceful shutdown (SIGTERM/SIGINT)', () => {
     );
   });
 
-  it('past server.shutdown_timeout cuts the stream (no [DONE]) and exits 0 within about a second', async () => {
+  it('past server.shutdown_timeout cuts the stream (no [DONE]) and exits 0 long before the stream would end', async () => {
     const p = startCli(
       await configFile(`server: { shutdown_timeout: 300ms }
 providers:
@@ -221,7 +222,8 @@ models:
     const code = await p.exited;
     const elapsed = performance.now() - t0;
     expect(code).toBe(0);
-    expect(elapsed).toBeLessThan(1000);
+    // Cut at the 300 ms shutdown_timeout, not after the 10 s chunk: the margin is for a starved machine.
+    expect(elapsed).toBeLessThan(5000);
     // The socket was closed mid-body: undici reports the missing terminating chunk as a socket error.
     expect(await ended).toBe('UND_ERR_SOCKET');
     expect(received).not.toContain('[DONE]');

@@ -25,12 +25,29 @@ describe('zero-config mode', () => {
     expect(res).toEqual({
       id: expect.stringMatching(/^chatcmpl-/),
       object: 'chat.completion',
+      system_fingerprint: null,
       created: expect.any(Number),
       model: 'mock',
       choices: [
-        { index: 0, message: { role: 'assistant', content: REPLY }, finish_reason: 'stop', logprobs: null },
+        {
+          index: 0,
+          message: { role: 'assistant', content: REPLY, refusal: null, annotations: [] },
+          finish_reason: 'stop',
+          logprobs: null,
+        },
       ],
-      usage: { prompt_tokens: 7, completion_tokens: 18, total_tokens: 25 },
+      usage: {
+        prompt_tokens: 7,
+        completion_tokens: 18,
+        total_tokens: 25,
+        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+        completion_tokens_details: {
+          reasoning_tokens: 0,
+          audio_tokens: 0,
+          accepted_prediction_tokens: 0,
+          rejected_prediction_tokens: 0,
+        },
+      },
     });
   });
 
@@ -47,7 +64,7 @@ describe('zero-config mode', () => {
     expect(text).toBe(REPLY);
     expect(chunks.length).toBeGreaterThan(5);
     expect(chunks.at(-2)!.choices[0]!.finish_reason).toBe('stop');
-    expect(chunks.at(-1)!.usage).toEqual({ prompt_tokens: 7, completion_tokens: 18, total_tokens: 25 });
+    expect(chunks.at(-1)!.usage).toMatchObject({ prompt_tokens: 7, completion_tokens: 18, total_tokens: 25 });
   });
 
   it('lists the mock model', async () => {

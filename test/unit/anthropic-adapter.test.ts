@@ -8,6 +8,13 @@ import type { AdapterContext, SseEvent, StreamTranslator } from '../../src/provi
 import type { ProviderSpec } from '../../src/types/config.js';
 import type { ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from '../../src/types/openai.js';
 
+const NO_COMPLETION_DETAILS = {
+  reasoning_tokens: 0,
+  audio_tokens: 0,
+  accepted_prediction_tokens: 0,
+  rejected_prediction_tokens: 0,
+};
+
 // ---- helpers ----
 
 const PROVIDER: ProviderSpec = {
@@ -257,8 +264,8 @@ describe('anthropic adapter: request translation', () => {
   });
 
   it.each([
-    ['data:image/png,rawbytes', 'image data URLs must be base64 encoded (data:<media type>;base64,...)'],
-    ['ftp://example.com/cat.jpg', 'image URLs must be http(s) or base64 data URLs'],
+    ['data:image/png,%E0%A4%A', 'image_url is a malformed data: URL'],
+    ['ftp://example.com/cat.jpg', 'image URLs must be http(s) or data: URLs'],
   ])('rejects image URL %s', (url, message) => {
     const err = caught(() =>
       upstreamBody(chat([{ role: 'user', content: [{ type: 'image_url', image_url: { url } }] }])),
@@ -353,7 +360,7 @@ describe('anthropic adapter: request translation', () => {
         },
         { role: 'tool', tool_call_id: 'toolu_1', content: '18°C, cloudy' },
         { role: 'tool', tool_call_id: 'toolu_2', content: [{ type: 'text', text: '14:05' }] },
-        { role: 'tool', tool_call_id: 'toolu_3', content: null },
+        { role: 'tool', tool_call_id: 'toolu_2', content: null },
         { role: 'user', content: 'Thanks. Summarise.' },
       ]),
     ) as { messages: unknown };
@@ -371,7 +378,7 @@ describe('anthropic adapter: request translation', () => {
         content: [
           { type: 'tool_result', tool_use_id: 'toolu_1', content: '18°C, cloudy' },
           { type: 'tool_result', tool_use_id: 'toolu_2', content: [{ type: 'text', text: '14:05' }] },
-          { type: 'tool_result', tool_use_id: 'toolu_3' },
+          { type: 'tool_result', tool_use_id: 'toolu_2' },
           { type: 'text', text: 'Thanks. Summarise.' },
         ],
       },
@@ -506,10 +513,16 @@ describe('anthropic adapter: response translation', () => {
       object: 'chat.completion',
       created: 1_700_000_000,
       model: 'claude-3-5-haiku-20241022',
+      system_fingerprint: null,
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: 'Hello! How can I help you today?' },
+          message: {
+            role: 'assistant',
+            content: 'Hello! How can I help you today?',
+            refusal: null,
+            annotations: [],
+          },
           finish_reason: 'stop',
           logprobs: null,
         },
@@ -518,23 +531,35 @@ describe('anthropic adapter: response translation', () => {
         prompt_tokens: 12,
         completion_tokens: 10,
         total_tokens: 22,
-        prompt_tokens_details: { cached_tokens: 0 },
+        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+        completion_tokens_details: NO_COMPLETION_DETAILS,
       },
     });
   });
 
-  it('translates tool_use blocks to tool_calls, skips thinking, counts cache tokens as prompt tokens', () => {
+  it('translates tool_use blocks to tool_calls, thinking to reasoning with its signature, counts cache tokens as prompt tokens', () => {
     expect(anthropicAdapter.parseChatResponse(jsonFixture('message-tool-use.json'), CTX)).toEqual({
       id: 'chatcmpl-msg_01Aq9w938a90dw8q',
       object: 'chat.completion',
       created: 1_700_000_000,
       model: 'claude-3-5-sonnet-20241022',
+      system_fingerprint: null,
       choices: [
         {
           index: 0,
           message: {
             role: 'assistant',
             content: "I'll check both cities.",
+            refusal: null,
+            annotations: [],
+            reasoning_content: 'The user wants weather for two cities.',
+            thinking_blocks: [
+              {
+                type: 'thinking',
+                thinking: 'The user wants weather for two cities.',
+                signature: 'EqQBCgIYAhIM',
+              },
+            ],
             tool_calls: [
               {
                 id: 'toolu_01A09q90qw90lq917835lq9',
@@ -559,7 +584,8 @@ describe('anthropic adapter: response translation', () => {
         prompt_tokens: 472 + 2048 + 100,
         completion_tokens: 91,
         total_tokens: 472 + 2048 + 100 + 91,
-        prompt_tokens_details: { cached_tokens: 2048 },
+        prompt_tokens_details: { cached_tokens: 2048, audio_tokens: 0 },
+        completion_tokens_details: NO_COMPLETION_DETAILS,
       },
     });
   });
@@ -569,6 +595,8 @@ describe('anthropic adapter: response translation', () => {
     expect(res.choices[0]?.message).toEqual({
       role: 'assistant',
       content: null,
+      refusal: null,
+      annotations: [],
       tool_calls: [
         {
           id: 'toolu_01Only',
@@ -581,7 +609,8 @@ describe('anthropic adapter: response translation', () => {
       prompt_tokens: 30,
       completion_tokens: 12,
       total_tokens: 42,
-      prompt_tokens_details: { cached_tokens: 0 },
+      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+      completion_tokens_details: NO_COMPLETION_DETAILS,
     });
   });
 
@@ -598,19 +627,19 @@ describe('anthropic adapter: response translation', () => {
     expect(anthropicAdapter.parseChatResponse(body, CTX).choices[0]?.finish_reason).toBe(finish);
   });
 
-  it('treats a 200 body that is not a message as a retryable upstream server error', () => {
+  it('treats a 200 body that is not a message as a retryable invalid response', () => {
     const err = caught(() => anthropicAdapter.parseChatResponse({ hello: 'world' }, CTX));
     expect(errorShape(err)).toEqual({
       status: 502,
-      code: 'upstream_server_error',
-      type: 'upstream_error',
+      code: 'upstream_invalid_response',
+      type: 'api_error',
       param: null,
-      message: "provider 'claude' returned 502: response body is not an Anthropic message",
+      message: "provider 'claude' returned an invalid response: the body is not an Anthropic message",
       headers: {},
       provider: 'claude',
-      errorClass: 'server_error',
+      errorClass: 'invalid_response',
       retryable: true,
-      upstreamStatus: 502,
+      upstreamStatus: 200,
       retryAfter: undefined,
       upstreamRequestId: undefined,
     });
@@ -644,7 +673,8 @@ describe('anthropic adapter: stream translation', () => {
           prompt_tokens: 25,
           completion_tokens: 15,
           total_tokens: 40,
-          prompt_tokens_details: { cached_tokens: 0 },
+          prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+          completion_tokens_details: NO_COMPLETION_DETAILS,
         },
       },
     ]);
@@ -695,7 +725,8 @@ describe('anthropic adapter: stream translation', () => {
           prompt_tokens: 1472,
           completion_tokens: 89,
           total_tokens: 1561,
-          prompt_tokens_details: { cached_tokens: 1000 },
+          prompt_tokens_details: { cached_tokens: 1000, audio_tokens: 0 },
+          completion_tokens_details: NO_COMPLETION_DETAILS,
         },
       },
     ]);
@@ -736,13 +767,14 @@ describe('anthropic adapter: stream translation', () => {
           prompt_tokens: 12,
           completion_tokens: 7,
           total_tokens: 19,
-          prompt_tokens_details: { cached_tokens: 3 },
+          prompt_tokens_details: { cached_tokens: 3, audio_tokens: 0 },
+          completion_tokens_details: NO_COMPLETION_DETAILS,
         },
       },
     ]);
   });
 
-  it('emits nothing for ping, content_block_stop, thinking deltas and unknown event types', () => {
+  it('emits nothing for ping, content_block_stop and unknown event types; thinking as reasoning_content', () => {
     const t = anthropicAdapter.createStreamTranslator(chat([HELLO], { stream: true }), CTX);
     expect(t.push(ev({ type: 'ping' }))).toEqual([]);
     expect(
@@ -751,10 +783,19 @@ describe('anthropic adapter: stream translation', () => {
       ),
     ).toEqual([]);
     expect(
-      t.push(
-        ev({ type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'hmm' } }),
-      ),
-    ).toEqual([]);
+      t
+        .push(
+          ev({ type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'hmm' } }),
+        )
+        .map((c) => c.choices[0]?.delta),
+    ).toEqual([{ reasoning_content: 'hmm' }]);
+    expect(
+      t
+        .push(
+          ev({ type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: 'SIG' } }),
+        )
+        .map((c) => c.choices[0]?.delta),
+    ).toEqual([{ thinking_blocks: [{ type: 'thinking', thinking: '', signature: 'SIG' }] }]);
     expect(t.push(ev({ type: 'content_block_stop', index: 0 }))).toEqual([]);
     expect(t.push(ev({ type: 'some_future_event' }))).toEqual([]);
   });
@@ -776,7 +817,7 @@ describe('anthropic adapter: stream translation', () => {
     expect(errorShape(caught(() => t.push(last)))).toEqual({
       status: 503,
       code: 'upstream_overloaded',
-      type: 'overloaded_error',
+      type: 'api_error',
       param: null,
       message: "provider 'claude' returned 529: Overloaded",
       headers: {},
@@ -813,7 +854,7 @@ describe('anthropic adapter: stream translation', () => {
     expect(errorShape(caught(() => t.end()))).toEqual({
       status: 502,
       code: 'upstream_stream_interrupted',
-      type: 'upstream_error',
+      type: 'api_error',
       param: null,
       message: "stream from provider 'claude' was interrupted: stream ended before message_stop",
       headers: {},
@@ -832,7 +873,7 @@ describe('anthropic adapter: stream translation', () => {
     expect(errorShape(err)).toEqual({
       status: 502,
       code: 'upstream_stream_interrupted',
-      type: 'upstream_error',
+      type: 'api_error',
       param: null,
       message: "stream from provider 'claude' was interrupted: malformed JSON in stream event",
       headers: {},
@@ -861,7 +902,7 @@ describe('anthropic adapter: error classification', () => {
     expect(errorShape(err)).toEqual({
       status: 503,
       code: 'upstream_overloaded',
-      type: 'overloaded_error',
+      type: 'api_error',
       param: null,
       message: "provider 'claude' returned 529: Overloaded",
       headers: {},
@@ -951,7 +992,7 @@ describe('anthropic adapter: error classification', () => {
     expect(errorShape(err)).toEqual({
       status: 502,
       code: 'upstream_server_error',
-      type: 'upstream_error',
+      type: 'api_error',
       param: null,
       message: "provider 'claude' returned 502: Bad Gateway",
       headers: {},

@@ -16,7 +16,7 @@ function issuesOf(fn: () => unknown): string[] {
 }
 
 const FULL = `
-server: { port: 9000, host: 0.0.0.0, body_limit: 2mb, shutdown_timeout: 10s }
+server: { port: 9000, host: 0.0.0.0, body_limit: 2mb, shutdown_timeout: 10s, request_timeout: 90s, idle_timeout: 7s }
 logging: { level: debug, log_prompts: true }
 providers:
   claude: { type: anthropic, base_url: https://api.anthropic.com, api_key: \${ANTHROPIC_API_KEY} }
@@ -35,6 +35,9 @@ describe('config file', () => {
       host: '0.0.0.0',
       port: 9000,
       bodyLimitBytes: 2 * 1024 * 1024,
+      requestTimeoutMs: 90_000,
+      headersTimeoutMs: 30_000,
+      idleTimeoutMs: 7_000,
       shutdownTimeoutMs: 10_000,
       corsOrigins: [],
       loadShedding: {
@@ -64,6 +67,7 @@ describe('config file', () => {
       timeouts: { connectMs: 10_000, headersMs: 120_000, bodyMs: 120_000 },
       anthropicVersion: '2023-06-01',
       defaultMaxTokens: 4096,
+      maxResponseBytes: 32 * 1024 * 1024,
       mock: { reply: undefined, latencyMs: 0, chunkDelayMs: 0, faults: undefined },
     });
     const openai = cfg.providers.get('openai')!;
@@ -89,7 +93,7 @@ describe('config file', () => {
         attempts: 2,
         baseDelayMs: 200,
         maxDelayMs: 5000,
-        on: ['rate_limit', 'server_error', 'overloaded', 'timeout', 'connection'],
+        on: ['rate_limit', 'server_error', 'overloaded', 'timeout', 'connection', 'invalid_response'],
       },
       timeouts: { firstTokenMs: 60_000, totalMs: 600_000 },
       circuitBreaker: {
@@ -97,6 +101,7 @@ describe('config file', () => {
         failureRate: 0.5,
         windowMs: 30_000,
         minRequests: 10,
+        consecutiveFailures: 5,
         cooldownMs: 30_000,
       },
       degradation: undefined,
@@ -277,6 +282,7 @@ models:
         failureRate: 0.5,
         windowMs: 30_000,
         minRequests: 10,
+        consecutiveFailures: 5,
         cooldownMs: 5000,
       },
       degradation: { chain: ['stale_cache', 'offline', 'error'], offlineProvider: 'm' },
@@ -309,7 +315,7 @@ models:
 `;
     // Schema errors come first and stop there; reference checks run on a schema-valid file.
     expect(issuesOf(() => parseConfig(`${broken}    retry: { on: [bad_request] }\n`, 'f', {}))).toEqual([
-      'models.chat.retry.on.0: must be one of rate_limit, server_error, overloaded, timeout, connection',
+      'models.chat.retry.on.0: must be one of rate_limit, server_error, overloaded, timeout, connection, invalid_response',
     ]);
     expect(issuesOf(() => parseConfig(broken, 'f', {}))).toEqual([
       'providers.o.api_keys: give api_key or api_keys, not both',

@@ -242,14 +242,20 @@ describe('Dockerfile', () => {
     .filter(Boolean);
   const all = (keyword: string) => instructions.filter((i) => i.startsWith(`${keyword} `));
 
-  it('builds in one stage and runs production dependencies as a non-root user in another', () => {
-    expect(all('FROM')).toEqual(['FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE} AS runtime']);
-    expect(all('ARG')).toEqual(['ARG NODE_IMAGE=node:20-slim']);
+  it('builds in one stage, compiles production dependencies in another, runs them as a non-root user', () => {
+    expect(all('FROM')).toEqual([
+      'FROM ${NODE_IMAGE} AS build',
+      'FROM ${NODE_IMAGE} AS deps',
+      'FROM ${NODE_IMAGE} AS runtime',
+    ]);
+    expect(all('ARG')).toEqual(['ARG NODE_IMAGE=node:24-slim']);
     expect(all('RUN')).toEqual([
       'RUN npm ci --ignore-scripts --no-audit --no-fund',
       'RUN npm run build',
-      'RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force',
+      'RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*',
+      'RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3 msgpackr-extract && npm cache clean --force',
     ]);
+    expect(all('COPY')).toContain('COPY --from=deps /app/node_modules ./node_modules');
     expect(all('USER')).toEqual(['USER node']);
     expect(all('EXPOSE')).toEqual(['EXPOSE 8080']);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/core/event-bus.js';
+import { expectNotInline } from '../helpers/event-bus-checks.js';
 
 const payload = { source: 'f', ok: true, errors: [] };
 
@@ -39,11 +40,7 @@ describe('EventBus', () => {
   });
 
   it('a slow subscriber does not delay the emitter', async () => {
-    const bus = new EventBus();
-    bus.on('ai.config.reloaded', () => new Promise((r) => setTimeout(r, 500)));
-    const t0 = performance.now();
-    bus.emit('ai.config.reloaded', payload);
-    expect(performance.now() - t0).toBeLessThan(5);
+    await expectNotInline(new EventBus());
   });
 
   it('unsubscribe, and emitting with no subscriber is a no-op', async () => {

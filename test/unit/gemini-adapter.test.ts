@@ -9,6 +9,22 @@ import type { AdapterContext, SseEvent } from '../../src/providers/types.js';
 import type { ProviderSpec } from '../../src/types/config.js';
 import type { ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from '../../src/types/openai.js';
 
+/** OpenAI's usage shape with both detail objects, as translated answers carry it (no cache, no thinking). */
+function usage(prompt: number, completion: number, total: number) {
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: total,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
+  };
+}
+
 const FIXTURES = new URL('../fixtures/gemini/', import.meta.url);
 const fixtureText = (name: string): string => readFileSync(new URL(name, FIXTURES), 'utf8');
 const fixtureJson = (name: string): unknown => JSON.parse(fixtureText(name));
@@ -183,9 +199,9 @@ describe('gemini adapter: messages', () => {
     expect(err).toBeInstanceOf(GatewayError);
     expect((err as GatewayError).toBody()).toEqual({
       error: {
-        message: 'image_url must be a data: URL or an http(s) URL',
+        message: 'image URLs must be http(s) or data: URLs',
         type: 'invalid_request_error',
-        code: 'unsupported_parameter',
+        code: 'invalid_image_url',
         param: 'messages[0].content[0].image_url.url',
       },
     });
@@ -206,7 +222,7 @@ describe('gemini adapter: messages', () => {
       error: {
         message: 'image_url is a malformed data: URL',
         type: 'invalid_request_error',
-        code: 'invalid_request',
+        code: 'invalid_image_url',
         param: 'messages[0].content[0].image_url.url',
       },
     });
@@ -219,7 +235,8 @@ describe('gemini adapter: messages', () => {
       ),
     );
     expect((err as GatewayError).status).toBe(400);
-    expect((err as GatewayError).param).toBe('messages[0].content');
+    expect((err as GatewayError).param).toBe('messages[0].content[0]');
+    expect((err as GatewayError).code).toBe('unsupported_content');
   });
 });
 
@@ -460,7 +477,7 @@ describe('gemini adapter: tools', () => {
       error: {
         message: 'tool call arguments must be valid JSON',
         type: 'invalid_request_error',
-        code: 'invalid_request',
+        code: 'invalid_tool_call_arguments',
         param: 'messages[1].tool_calls[1].function.arguments',
       },
     });
@@ -482,16 +499,23 @@ describe('gemini adapter: tools', () => {
 });
 
 describe('gemini adapter: chat response', () => {
-  it('translates a text response, skipping thought parts, with full usage', () => {
+  it('translates a text response, thought parts as reasoning_content, with full usage', () => {
     expect(geminiAdapter.parseChatResponse(fixtureJson('generate-text.json'), ctx())).toEqual({
       id: 'chatcmpl-mVxRaKqlFe2Xz7IP5qy4mAQ',
       object: 'chat.completion',
       created: 1_700_000_000,
       model: 'gemini-2.0-flash',
+      system_fingerprint: null,
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: 'The sky is blue because of Rayleigh scattering.' },
+          message: {
+            role: 'assistant',
+            content: 'The sky is blue because of Rayleigh scattering.',
+            refusal: null,
+            annotations: [],
+            reasoning_content: 'Thinking about the sky...',
+          },
           finish_reason: 'stop',
           logprobs: null,
         },
@@ -500,7 +524,13 @@ describe('gemini adapter: chat response', () => {
         prompt_tokens: 12,
         completion_tokens: 13,
         total_tokens: 25,
-        prompt_tokens_details: { cached_tokens: 8 },
+        prompt_tokens_details: { cached_tokens: 8, audio_tokens: 0 },
+        completion_tokens_details: {
+          reasoning_tokens: 4,
+          audio_tokens: 0,
+          accepted_prediction_tokens: 0,
+          rejected_prediction_tokens: 0,
+        },
       },
     });
   });
@@ -511,12 +541,15 @@ describe('gemini adapter: chat response', () => {
       object: 'chat.completion',
       created: 1_700_000_000,
       model: 'gemini-2.0-flash',
+      system_fingerprint: null,
       choices: [
         {
           index: 0,
           message: {
             role: 'assistant',
             content: 'Checking both cities.',
+            refusal: null,
+            annotations: [],
             tool_calls: [
               {
                 id: 'call_req1_0',
@@ -534,7 +567,7 @@ describe('gemini adapter: chat response', () => {
           logprobs: null,
         },
       ],
-      usage: { prompt_tokens: 40, completion_tokens: 22, total_tokens: 62 },
+      usage: usage(40, 22, 62),
     });
   });
 
@@ -544,27 +577,28 @@ describe('gemini adapter: chat response', () => {
       object: 'chat.completion',
       created: 1_700_000_000,
       model: 'gemini-2.0-flash',
+      system_fingerprint: null,
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: 'Roses are red' },
+          message: { role: 'assistant', content: 'Roses are red', refusal: null, annotations: [] },
           finish_reason: 'stop',
           logprobs: null,
         },
         {
           index: 1,
-          message: { role: 'assistant', content: 'Violets are' },
+          message: { role: 'assistant', content: 'Violets are', refusal: null, annotations: [] },
           finish_reason: 'length',
           logprobs: null,
         },
         {
           index: 2,
-          message: { role: 'assistant', content: null },
+          message: { role: 'assistant', content: null, refusal: null, annotations: [] },
           finish_reason: 'content_filter',
           logprobs: null,
         },
       ],
-      usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
+      usage: usage(5, 7, 12),
     });
   });
 
@@ -602,7 +636,7 @@ describe('gemini adapter: chat response', () => {
 
   it('rejects a body that is not a GenerateContentResponse as an upstream failure', () => {
     const err = thrown(() => geminiAdapter.parseChatResponse('nope', ctx()));
-    expect((err as UpstreamError).errorClass).toBe('server_error');
+    expect((err as UpstreamError).errorClass).toBe('invalid_response');
     expect((err as UpstreamError).status).toBe(502);
   });
 });
@@ -618,7 +652,7 @@ describe('gemini adapter: stream translation', () => {
       { ...base, choices: [{ index: 0, delta: { content: ', world' }, finish_reason: null }] },
       { ...base, choices: [{ index: 0, delta: { content: '!' }, finish_reason: null }] },
       { ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
-      { ...base, choices: [], usage: { prompt_tokens: 6, completion_tokens: 4, total_tokens: 10 } },
+      { ...base, choices: [], usage: usage(6, 4, 10) },
     ]);
   });
 
@@ -652,7 +686,7 @@ describe('gemini adapter: stream translation', () => {
         ],
       },
       { ...base, choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] },
-      { ...base, choices: [], usage: { prompt_tokens: 30, completion_tokens: 12, total_tokens: 42 } },
+      { ...base, choices: [], usage: usage(30, 12, 42) },
     ]);
   });
 

@@ -1,5 +1,11 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { RedisSpec } from '../../types/config.js';
+
+// ioredis (several MB of resident code) loads on the first client, so a gateway without `redis` never
+// holds it. It is CommonJS, so a synchronous require keeps createRedisClient synchronous.
+const require = createRequire(import.meta.url);
+let RedisCtor: typeof Redis | undefined;
 
 /** Reconnect delay cap: Redis coming back should be noticed within a couple of seconds. */
 const MAX_RECONNECT_DELAY_MS = 2_000;
@@ -19,7 +25,8 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
  *   explicitly with `spec.keyPrefix` and every name is visibly prefixed the same way.
  */
 export function createRedisClient(spec: RedisSpec, role: string): Redis {
-  return new Redis(spec.url, {
+  RedisCtor ??= (require('ioredis') as typeof import('ioredis')).Redis;
+  return new RedisCtor(spec.url, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,

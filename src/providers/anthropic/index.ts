@@ -8,7 +8,6 @@ import { AnthropicStreamTranslator } from './stream.js';
 
 function embeddingsNotSupported(ctx: AdapterContext): GatewayError {
   return new GatewayError(
-    400,
     'embeddings_not_supported',
     `provider '${ctx.provider.id}' (anthropic) does not support embeddings`,
     { param: 'model' },

@@ -1,8 +1,9 @@
-import { GatewayError } from '../../errors/gateway-error.js';
+import { EFFORT_BUDGET_TOKENS } from '../../core/reasoning.js';
 import type {
   AnthropicImageBlock,
   AnthropicMessageParam,
   AnthropicMessagesRequest,
+  AnthropicOutputConfig,
   AnthropicRequestBlock,
   AnthropicTextBlock,
   AnthropicTool,
@@ -10,7 +11,18 @@ import type {
   AnthropicToolResultBlock,
   AnthropicToolUseBlock,
 } from '../../types/anthropic.js';
-import type { ChatCompletionRequest, ChatMessage, ContentPart } from '../../types/openai.js';
+import type { ChatCompletionRequest, ChatMessage } from '../../types/openai.js';
+import {
+  appendAll,
+  badRequest,
+  type CanonicalImage,
+  contentParts,
+  parseToolArguments,
+  refuseUnsupported,
+  systemTexts,
+  ToolCallLedger,
+  visitMessages,
+} from '../common/messages.js';
 import type { AdapterContext } from '../types.js';
 
 /** Canonical (OpenAI) chat request -> Anthropic Messages request. */
@@ -35,6 +47,7 @@ export function toAnthropicRequest(
   req: ChatCompletionRequest,
   ctx: AdapterContext,
 ): AnthropicMessagesRequest {
+  refuseUnsupported(req, ctx.provider.id, { n: false, logprobs: false });
   const { system, messages } = toAnthropicMessages(req.messages);
   const body: AnthropicMessagesRequest = {
     model: ctx.upstreamModel,
@@ -55,6 +68,16 @@ export function toAnthropicRequest(
   if (req.temperature !== undefined && req.temperature !== null) body.temperature = req.temperature;
   if (req.top_p !== undefined && req.top_p !== null) body.top_p = req.top_p;
   if (req.user) body.metadata = { user_id: req.user };
+  const outputConfig = toOutputConfig(req, ctx.provider.id);
+  if (outputConfig) body.output_config = outputConfig;
+  const effort = req.reasoning_effort;
+  if (effort && effort !== 'none') {
+    const budget = EFFORT_BUDGET_TOKENS[effort];
+    body.thinking = { type: 'enabled', budget_tokens: budget };
+    // Anthropic counts thinking inside max_tokens and requires max_tokens > budget: the client's limit
+    // stays the room for the visible answer.
+    if (body.max_tokens <= budget) body.max_tokens += budget;
+  }
   if (req.stream) body.stream = true;
   return body;
 }
@@ -70,37 +93,34 @@ function toAnthropicMessages(input: ChatMessage[]): {
 } {
   const system: string[] = [];
   const turns: Turn[] = [];
+  const ledger = new ToolCallLedger();
   // Anthropic requires strictly alternating roles, and tool results travel as user content, so every
   // run of same-role messages (including tool results) becomes one turn.
   const append = (role: Turn['role'], blocks: AnthropicRequestBlock[]): void => {
     if (blocks.length === 0) return;
     const last = turns.at(-1);
-    if (last && last.role === role) last.blocks.push(...blocks);
-    else turns.push({ role, blocks: [...blocks] });
+    if (last && last.role === role) appendAll(last.blocks, blocks);
+    else turns.push({ role, blocks });
   };
 
-  input.forEach((m, i) => {
-    switch (m.role) {
-      case 'system':
-      case 'developer': {
-        const text = systemText(m, i);
-        if (text !== '') system.push(text);
-        break;
-      }
-      case 'user':
-        append('user', contentBlocks(m.content, i));
-        break;
-      case 'assistant':
-        append('assistant', [...contentBlocks(m.content, i), ...toolUseBlocks(m, i)]);
-        break;
-      case 'tool':
-        append('user', [toolResultBlock(m, i)]);
-        break;
-      default:
-        throw new GatewayError(400, 'invalid_value', `unsupported message role '${String(m.role)}'`, {
-          param: `messages[${i}].role`,
-        });
-    }
+  visitMessages(input, {
+    system: (m, i) => {
+      const text = systemTexts(m, i).join('\n');
+      if (text !== '') system.push(text);
+    },
+    user: (m, i) => append('user', contentBlocks(m.content, i)),
+    assistant: (m, i) => {
+      ledger.record(m);
+      // Signed thinking blocks lead the turn, as Anthropic requires when thinking meets tool use.
+      const blocks: AnthropicRequestBlock[] = thinkingParams(m);
+      appendAll(blocks, contentBlocks(m.content, i));
+      appendAll(blocks, toolUseBlocks(m, i));
+      append('assistant', blocks);
+    },
+    tool: (m, i) => {
+      ledger.answered(m, i);
+      append('user', [toolResultBlock(m, i)]);
+    },
   });
 
   return {
@@ -113,70 +133,19 @@ function toAnthropicMessages(input: ChatMessage[]): {
   };
 }
 
-function systemText(m: ChatMessage, i: number): string {
-  if (m.content === null || typeof m.content === 'string') return m.content ?? '';
-  return m.content
-    .map((p, k) => {
-      if (p.type !== 'text') {
-        throw new GatewayError(400, 'unsupported_content', `${m.role} messages may contain text parts only`, {
-          param: `messages[${i}].content[${k}]`,
-        });
-      }
-      return p.text;
-    })
-    .join('\n');
-}
-
 function contentBlocks(
-  content: string | ContentPart[] | null,
+  content: ChatMessage['content'] | undefined,
   i: number,
 ): Array<AnthropicTextBlock | AnthropicImageBlock> {
-  if (content === null) return [];
-  // Anthropic rejects empty text blocks ("text content blocks must be non-empty"); OpenAI clients send
-  // content "" next to tool_calls routinely.
-  if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
-  const blocks: Array<AnthropicTextBlock | AnthropicImageBlock> = [];
-  content.forEach((p, k) => {
-    if (p.type === 'text') {
-      if (p.text !== '') blocks.push({ type: 'text', text: p.text });
-    } else if (p.type === 'image_url') {
-      blocks.push(imageBlock(p.image_url.url, `messages[${i}].content[${k}].image_url.url`));
-    } else {
-      throw new GatewayError(
-        400,
-        'unsupported_content',
-        `unsupported content part type '${String((p as { type: unknown }).type)}'`,
-        {
-          param: `messages[${i}].content[${k}].type`,
-        },
-      );
-    }
-  });
-  return blocks;
+  return contentParts(content, i).map((p) =>
+    p.kind === 'text' ? { type: 'text', text: p.text } : imageBlock(p.image),
+  );
 }
 
-const DATA_URL_RE = /^data:([^;,]+)((?:;[^;,]*)*),(.*)$/s;
-
-function imageBlock(url: string, param: string): AnthropicImageBlock {
-  if (url.startsWith('data:')) {
-    const m = DATA_URL_RE.exec(url);
-    const params = m?.[2]?.split(';') ?? [];
-    if (!m || !params.includes('base64')) {
-      throw new GatewayError(
-        400,
-        'invalid_image_url',
-        'image data URLs must be base64 encoded (data:<media type>;base64,...)',
-        {
-          param,
-        },
-      );
-    }
-    return { type: 'image', source: { type: 'base64', media_type: m[1]!, data: m[3]! } };
-  }
-  if (/^https?:\/\//i.test(url)) return { type: 'image', source: { type: 'url', url } };
-  throw new GatewayError(400, 'invalid_image_url', 'image URLs must be http(s) or base64 data URLs', {
-    param,
-  });
+function imageBlock(image: CanonicalImage): AnthropicImageBlock {
+  return image.kind === 'base64'
+    ? { type: 'image', source: { type: 'base64', media_type: image.mediaType, data: image.data } }
+    : { type: 'image', source: { type: 'url', url: image.url } };
 }
 
 function toolUseBlocks(m: ChatMessage, i: number): AnthropicToolUseBlock[] {
@@ -184,44 +153,55 @@ function toolUseBlocks(m: ChatMessage, i: number): AnthropicToolUseBlock[] {
     type: 'tool_use',
     id: tc.id,
     name: tc.function.name,
-    input: parseArguments(tc.function.arguments, `messages[${i}].tool_calls[${j}].function.arguments`),
+    input: parseToolArguments(tc.function.arguments, `messages[${i}].tool_calls[${j}].function.arguments`),
   }));
 }
 
-function parseArguments(args: string, param: string): Record<string, unknown> {
-  // Models emit "" for argument-less calls, and clients echo it back verbatim.
-  if (args.trim() === '') return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(args);
-  } catch {
-    throw new GatewayError(400, 'invalid_tool_call_arguments', 'tool call arguments must be valid JSON', {
-      param,
-    });
-  }
-  // Anthropic's tool_use.input must be an object; a bare JSON value would be rejected upstream less clearly.
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new GatewayError(400, 'invalid_tool_call_arguments', 'tool call arguments must be a JSON object', {
-      param,
-    });
-  }
-  return parsed as Record<string, unknown>;
-}
-
 function toolResultBlock(m: ChatMessage, i: number): AnthropicToolResultBlock {
-  if (!m.tool_call_id) {
-    throw new GatewayError(400, 'missing_required_parameter', 'tool messages require tool_call_id', {
-      param: `messages[${i}].tool_call_id`,
-    });
-  }
-  const block: AnthropicToolResultBlock = { type: 'tool_result', tool_use_id: m.tool_call_id };
+  const block: AnthropicToolResultBlock = { type: 'tool_result', tool_use_id: m.tool_call_id! };
   if (typeof m.content === 'string') {
     if (m.content !== '') block.content = m.content;
-  } else if (m.content !== null) {
+  } else if (m.content !== null && m.content !== undefined) {
     const blocks = contentBlocks(m.content, i);
     if (blocks.length > 0) block.content = blocks;
   }
   return block;
+}
+
+/**
+ * OpenAI's json_schema becomes Anthropic's native structured output (`output_config.format`, Messages
+ * API). json_object has no faithful equivalent (Anthropic's format needs a schema, and `{type: object}`
+ * alone is not accepted as "any object"), so it is refused rather than silently dropped.
+ */
+function thinkingParams(m: ChatMessage): AnthropicRequestBlock[] {
+  const out: AnthropicRequestBlock[] = [];
+  for (const b of m.thinking_blocks ?? []) {
+    // Unsigned reasoning (from another provider) cannot be verified by Anthropic and is not sent.
+    if (b.type === 'redacted_thinking') out.push({ type: 'redacted_thinking', data: b.data });
+    else if (b.signature) out.push({ type: 'thinking', thinking: b.thinking, signature: b.signature });
+  }
+  return out;
+}
+
+function toOutputConfig(req: ChatCompletionRequest, provider: string): AnthropicOutputConfig | undefined {
+  const rf = req.response_format;
+  if (!rf || rf.type === 'text') return undefined;
+  if (rf.type === 'json_schema') {
+    const schema = rf.json_schema?.schema;
+    if (!schema) {
+      throw badRequest(
+        'invalid_request',
+        'response_format.json_schema.schema is required for Anthropic structured output',
+        'response_format.json_schema.schema',
+      );
+    }
+    return { format: { type: 'json_schema', schema } };
+  }
+  throw badRequest(
+    'unsupported_parameter',
+    `provider '${provider}' (anthropic) has no JSON mode without a schema; use response_format type json_schema`,
+    'response_format.type',
+  );
 }
 
 function toAnthropicTools(req: ChatCompletionRequest): AnthropicTool[] | undefined {

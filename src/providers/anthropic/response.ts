@@ -1,4 +1,4 @@
-import { parseJsonLenient, upstreamErrorFromHttp } from '../../core/classify.js';
+import { invalidResponse, parseJsonLenient, upstreamErrorFromHttp } from '../../core/classify.js';
 import type { UpstreamError } from '../../errors/gateway-error.js';
 import type {
   AnthropicMessage,
@@ -7,7 +7,8 @@ import type {
   AnthropicToolUseBlock,
   AnthropicUsage,
 } from '../../types/anthropic.js';
-import type { ChatCompletion, FinishReason, ToolCall, Usage } from '../../types/openai.js';
+import type { ChatCompletion, FinishReason, ThinkingBlock, ToolCall, Usage } from '../../types/openai.js';
+import { assistantMessage, fullUsage, isPlainObject } from '../common/response.js';
 import type { AdapterContext, UpstreamErrorInput } from '../types.js';
 
 /** Anthropic Messages response / error -> canonical (OpenAI) shapes. */
@@ -43,21 +44,17 @@ export function toUsage(u: AnthropicUsage | undefined): Usage {
   const cacheRead = u?.cache_read_input_tokens ?? 0;
   const prompt = (u?.input_tokens ?? 0) + cacheRead + (u?.cache_creation_input_tokens ?? 0);
   const completion = u?.output_tokens ?? 0;
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: cacheRead },
-  };
+  return fullUsage(prompt, completion, {
+    cached: cacheRead,
+    reasoning: u?.output_tokens_details?.thinking_tokens ?? 0,
+  });
 }
 
+/** A Messages API message: an id and a content array of blocks (objects). Anything else is invalid. */
 function isMessage(body: unknown): body is AnthropicMessage {
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    typeof (body as { id?: unknown }).id === 'string' &&
-    Array.isArray((body as { content?: unknown }).content)
-  );
+  if (!isPlainObject(body) || typeof body.id !== 'string' || !Array.isArray(body.content)) return false;
+  for (const b of body.content) if (!isPlainObject(b)) return false;
+  return true;
 }
 
 function isTextBlock(b: AnthropicResponseBlock): b is AnthropicTextBlock {
@@ -70,21 +67,20 @@ function isToolUseBlock(b: AnthropicResponseBlock): b is AnthropicToolUseBlock {
 }
 
 export function fromAnthropicResponse(body: unknown, ctx: AdapterContext): ChatCompletion {
-  if (!isMessage(body)) {
-    // A 200 that is not a message is the upstream misbehaving; 502 keeps it a retryable server error.
-    throw upstreamErrorFromHttp({
-      provider: ctx.provider.id,
-      status: 502,
-      message: 'response body is not an Anthropic message',
-      providerType: undefined,
-      headers: {},
-      requestIdHeader: ANTHROPIC_REQUEST_ID_HEADER,
-    });
-  }
+  if (!isMessage(body)) throw invalidResponse(ctx.provider.id, 'the body is not an Anthropic message');
   let text: string | null = null;
+  let reasoning: string | undefined;
+  const thinking: ThinkingBlock[] = [];
   const toolCalls: ToolCall[] = [];
   for (const block of body.content) {
-    if (isTextBlock(block)) {
+    const b = block as { type: string; thinking?: unknown; signature?: unknown; data?: unknown };
+    if (b.type === 'thinking' && typeof b.thinking === 'string') {
+      reasoning = (reasoning ?? '') + b.thinking;
+      const signature = typeof b.signature === 'string' ? b.signature : '';
+      thinking.push({ type: 'thinking', thinking: b.thinking, signature });
+    } else if (b.type === 'redacted_thinking' && typeof b.data === 'string') {
+      thinking.push({ type: 'redacted_thinking', data: b.data });
+    } else if (isTextBlock(block)) {
       text = (text ?? '') + block.text;
     } else if (isToolUseBlock(block)) {
       toolCalls.push({
@@ -93,17 +89,26 @@ export function fromAnthropicResponse(body: unknown, ctx: AdapterContext): ChatC
         function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) },
       });
     }
-    // thinking, redacted_thinking and server-tool blocks have no OpenAI chat equivalent.
+    // Server-tool blocks have no OpenAI chat equivalent.
   }
-  const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: text };
-  if (toolCalls.length > 0) message.tool_calls = toolCalls;
+  const message = assistantMessage(text, toolCalls);
+  if (reasoning !== undefined) message.reasoning_content = reasoning;
+  if (thinking.length > 0) message.thinking_blocks = thinking;
   return {
     id: `chatcmpl-${body.id}`,
     object: 'chat.completion',
     created: ctx.now,
     model: typeof body.model === 'string' ? body.model : ctx.upstreamModel,
-    choices: [{ index: 0, message, finish_reason: toFinishReason(body.stop_reason), logprobs: null }],
+    choices: [
+      {
+        index: 0,
+        message,
+        finish_reason: toFinishReason(body.stop_reason),
+        logprobs: null,
+      },
+    ],
     usage: toUsage(body.usage),
+    system_fingerprint: null,
   };
 }
 

@@ -1,6 +1,12 @@
-import { parseJsonLenient, streamInterrupted, upstreamErrorFromHttp } from '../../core/classify.js';
+import {
+  invalidResponse,
+  parseJsonLenient,
+  streamInterrupted,
+  upstreamErrorFromHttp,
+} from '../../core/classify.js';
 import type { AnthropicUsage } from '../../types/anthropic.js';
 import type { ChatCompletionChunk, ChunkChoice } from '../../types/openai.js';
+import { isPlainObject } from '../common/response.js';
 import type { AdapterContext, SseEvent, StreamTranslator } from '../types.js';
 import { ANTHROPIC_REQUEST_ID_HEADER, errorFields, toFinishReason, toUsage } from './response.js';
 
@@ -50,9 +56,8 @@ export class AnthropicStreamTranslator implements StreamTranslator {
   push(ev: SseEvent): ChatCompletionChunk[] {
     if (this.done) return [];
     const data = parseJsonLenient(ev.data);
-    if (typeof data !== 'object' || data === null) {
-      throw streamInterrupted(this.provider, 'malformed JSON in stream event');
-    }
+    if (data === undefined) throw streamInterrupted(this.provider, 'malformed JSON in stream event');
+    if (!isPlainObject(data)) throw invalidResponse(this.provider, 'a stream event is not a JSON object');
     const type =
       typeof (data as { type?: unknown }).type === 'string' ? (data as { type: string }).type : ev.event;
     switch (type) {
@@ -96,6 +101,12 @@ export class AnthropicStreamTranslator implements StreamTranslator {
     if (block?.type === 'text') {
       return typeof block.text === 'string' && block.text !== '' ? [this.chunk({ content: block.text })] : [];
     }
+    if (block?.type === 'redacted_thinking') {
+      const data = (block as { data?: unknown }).data;
+      return typeof data === 'string'
+        ? [this.chunk({ thinking_blocks: [{ type: 'redacted_thinking', data }] })]
+        : [];
+    }
     if (block?.type !== 'tool_use' || typeof index !== 'number') return [];
     const toolIndex = this.toolIndexByBlock.size;
     this.toolIndexByBlock.set(index, toolIndex);
@@ -116,8 +127,23 @@ export class AnthropicStreamTranslator implements StreamTranslator {
   private blockDelta(data: object): ChatCompletionChunk[] {
     const { index, delta } = data as {
       index?: unknown;
-      delta?: { type?: unknown; text?: unknown; partial_json?: unknown };
+      delta?: {
+        type?: unknown;
+        text?: unknown;
+        partial_json?: unknown;
+        thinking?: unknown;
+        signature?: unknown;
+      };
     };
+    if (delta?.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking !== '') {
+      return [this.chunk({ reasoning_content: delta.thinking })];
+    }
+    if (delta?.type === 'signature_delta' && typeof delta.signature === 'string') {
+      // The thinking text already went out as reasoning_content; the signature closes the block.
+      return [
+        this.chunk({ thinking_blocks: [{ type: 'thinking', thinking: '', signature: delta.signature }] }),
+      ];
+    }
     if (delta?.type === 'text_delta' && typeof delta.text === 'string' && delta.text !== '') {
       return [this.chunk({ content: delta.text })];
     }
@@ -132,7 +158,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
         this.chunk({ tool_calls: [{ index: toolIndex, function: { arguments: delta.partial_json } }] }),
       ];
     }
-    // thinking_delta, signature_delta, citations_delta: no OpenAI chat equivalent.
+    // citations_delta and deltas Anthropic may add later: no OpenAI chat equivalent.
     return [];
   }
 
@@ -168,6 +194,8 @@ export class AnthropicStreamTranslator implements StreamTranslator {
       const v = u[key];
       if (typeof v === 'number') this.usage[key] = v;
     }
+    const thinking = u.output_tokens_details?.thinking_tokens;
+    if (typeof thinking === 'number') this.usage.output_tokens_details = { thinking_tokens: thinking };
   }
 
   private chunk(delta: Delta, finishReason: ChunkChoice['finish_reason'] = null): ChatCompletionChunk {

@@ -15,19 +15,14 @@ export function toGeminiEmbeddingsRequest(
 ): GeminiBatchEmbedContentsRequest {
   const inputs = typeof req.input === 'string' ? [req.input] : req.input;
   if (inputs.length === 0) {
-    throw new GatewayError(400, 'invalid_request', 'input must not be empty', { param: 'input' });
+    throw new GatewayError('invalid_request', 'input must not be empty', { param: 'input' });
   }
   const texts = inputs.map((x) => {
     if (typeof x !== 'string') {
       // Token ids belong to OpenAI's tokenizer; Gemini cannot interpret them.
-      throw new GatewayError(
-        400,
-        'unsupported_parameter',
-        'Gemini embeddings need text input, not token arrays',
-        {
-          param: 'input',
-        },
-      );
+      throw new GatewayError('unsupported_parameter', 'Gemini embeddings need text input, not token arrays', {
+        param: 'input',
+      });
     }
     return x;
   });

@@ -16,7 +16,7 @@ export const geminiAdapter: ProviderAdapter = {
       method: 'POST',
       url: geminiUrl(ctx, req.stream ? 'streamGenerateContent' : 'generateContent'),
       headers: geminiHeaders(ctx),
-      body: JSON.stringify(toGeminiRequest(req)),
+      body: JSON.stringify(toGeminiRequest(req, ctx.provider.id)),
     };
   },
 

@@ -1,4 +1,4 @@
-import { GatewayError } from '../../errors/gateway-error.js';
+import { EFFORT_BUDGET_TOKENS } from '../../core/reasoning.js';
 import type {
   GeminiContent,
   GeminiGenerateContentRequest,
@@ -9,9 +9,20 @@ import type {
   GeminiTool,
   GeminiToolConfig,
 } from '../../types/gemini.js';
-import type { ChatCompletionRequest, ChatMessage, ContentPart, ToolChoice } from '../../types/openai.js';
+import type { ChatCompletionRequest, ChatMessage, ToolChoice } from '../../types/openai.js';
+import {
+  appendAll,
+  contentParts,
+  parseToolArguments,
+  refuseUnsupported,
+  systemTexts,
+  ToolCallLedger,
+  toolResultText,
+  visitMessages,
+} from '../common/messages.js';
 import type { AdapterContext } from '../types.js';
 import { isPlainObject, toGeminiSchema } from './schema.js';
+import { thoughtSignatureOf } from './thought-signature.js';
 
 export type GeminiMethod = 'generateContent' | 'streamGenerateContent' | 'batchEmbedContents';
 
@@ -30,42 +41,34 @@ export function geminiHeaders(ctx: AdapterContext): Record<string, string> {
   return h;
 }
 
-function invalid(message: string, param: string, code = 'invalid_request'): GatewayError {
-  return new GatewayError(400, code, message, { param });
-}
-
-export function toGeminiRequest(req: ChatCompletionRequest): GeminiGenerateContentRequest {
+export function toGeminiRequest(
+  req: ChatCompletionRequest,
+  provider = 'gemini',
+): GeminiGenerateContentRequest {
+  refuseUnsupported(req, provider, { n: true, logprobs: false });
   const system: GeminiPart[] = [];
   const contents: GeminiContent[] = [];
   // Gemini's functionResponse is keyed by function name; OpenAI's tool message only carries the call id.
-  const callNames = new Map<string, string>();
+  const ledger = new ToolCallLedger();
 
   const append = (role: GeminiRole, parts: GeminiPart[]): void => {
     if (parts.length === 0) return;
     const last = contents[contents.length - 1];
     // Gemini expects turns to alternate; merging same-role neighbours also merges parallel tool results.
-    if (last && last.role === role) last.parts.push(...parts);
+    if (last && last.role === role) appendAll(last.parts, parts);
     else contents.push({ role, parts });
   };
 
-  req.messages.forEach((m, i) => {
-    switch (m.role) {
-      case 'system':
-      case 'developer':
-        system.push(...systemParts(m, i));
-        break;
-      case 'user':
-        append('user', contentParts(m.content, i));
-        break;
-      case 'assistant':
-        append('model', assistantParts(m, i, callNames));
-        break;
-      case 'tool':
-        append('user', [toolResultPart(m, i, callNames)]);
-        break;
-      default:
-        throw invalid(`unsupported message role '${String(m.role)}'`, `messages[${i}].role`);
-    }
+  visitMessages(req.messages, {
+    system: (m, i) => {
+      for (const text of systemTexts(m, i)) system.push({ text });
+    },
+    user: (m, i) => append('user', geminiParts(m.content, i)),
+    assistant: (m, i) => {
+      ledger.record(m);
+      append('model', assistantParts(m, i));
+    },
+    tool: (m, i) => append('user', [toolResultPart(m, ledger.answered(m, i).function.name)]),
   });
 
   const body: GeminiGenerateContentRequest = { contents };
@@ -77,54 +80,14 @@ export function toGeminiRequest(req: ChatCompletionRequest): GeminiGenerateConte
   return body;
 }
 
-function systemParts(m: ChatMessage, i: number): GeminiPart[] {
-  const parts = contentParts(m.content, i);
-  // systemInstruction documents text-only parts.
-  if (parts.some((p) => p.text === undefined)) {
-    throw invalid('system and developer messages may only contain text', `messages[${i}].content`);
-  }
-  return parts;
-}
-
-function contentParts(content: ChatMessage['content'], i: number): GeminiPart[] {
-  if (content === null || content === undefined) return [];
-  // Gemini rejects empty text parts, and an empty OpenAI message means "nothing to say".
-  if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
-  const parts: GeminiPart[] = [];
-  content.forEach((p: ContentPart, j) => {
-    if (p.type === 'text') {
-      if (p.text !== '') parts.push({ text: p.text });
-    } else if (p.type === 'image_url') {
-      parts.push(imagePart(p.image_url.url, `messages[${i}].content[${j}].image_url.url`));
-    } else {
-      throw invalid(
-        `unsupported content part type '${String((p as { type: unknown }).type)}'`,
-        `messages[${i}].content[${j}].type`,
-      );
-    }
+function geminiParts(content: ChatMessage['content'] | undefined, i: number): GeminiPart[] {
+  return contentParts(content, i).map((p): GeminiPart => {
+    if (p.kind === 'text') return { text: p.text };
+    const img = p.image;
+    return img.kind === 'base64'
+      ? { inlineData: { mimeType: img.mediaType, data: img.data } }
+      : { fileData: { mimeType: mimeFromUrl(img.url), fileUri: img.url } };
   });
-  return parts;
-}
-
-const DATA_URL = /^data:([^;,]+)?((?:;[^;,]*)*?)(;base64)?,(.*)$/s;
-
-function imagePart(url: string, param: string): GeminiPart {
-  const data = DATA_URL.exec(url);
-  if (data) {
-    const mimeType = data[1] ?? 'text/plain';
-    const payload = data[4] ?? '';
-    // Non-base64 data URLs are percent-encoded; inlineData wants base64 either way.
-    if (data[3]) return { inlineData: { mimeType, data: payload } };
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(payload);
-    } catch {
-      throw invalid('image_url is a malformed data: URL', param);
-    }
-    return { inlineData: { mimeType, data: Buffer.from(decoded, 'utf8').toString('base64') } };
-  }
-  if (/^https?:\/\//i.test(url)) return { fileData: { mimeType: mimeFromUrl(url), fileUri: url } };
-  throw invalid('image_url must be a data: URL or an http(s) URL', param, 'unsupported_parameter');
 }
 
 const MIME_BY_EXT: Readonly<Record<string, string>> = {
@@ -150,46 +113,25 @@ export function mimeFromUrl(url: string): string {
   return (ext && MIME_BY_EXT[ext]) || 'image/jpeg';
 }
 
-function assistantParts(m: ChatMessage, i: number, callNames: Map<string, string>): GeminiPart[] {
-  const parts = contentParts(m.content, i);
+function assistantParts(m: ChatMessage, i: number): GeminiPart[] {
+  const parts = geminiParts(m.content, i);
   (m.tool_calls ?? []).forEach((tc, j) => {
-    callNames.set(tc.id, tc.function.name);
-    parts.push({
+    const part: GeminiPart = {
       functionCall: {
         name: tc.function.name,
-        args: parseArgs(tc.function.arguments, `messages[${i}].tool_calls[${j}].function.arguments`),
+        args: parseToolArguments(tc.function.arguments, `messages[${i}].tool_calls[${j}].function.arguments`),
       },
-    });
+    };
+    // Gemini 3 requires the signature of its own function calls back on the next turn.
+    const signature = thoughtSignatureOf(tc);
+    if (signature !== undefined) part.thoughtSignature = signature;
+    parts.push(part);
   });
   return parts;
 }
 
-function parseArgs(text: string, param: string): Record<string, unknown> {
-  // Models emit "" for a no-argument call; Gemini wants an object.
-  if (text.trim() === '') return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw invalid('tool call arguments must be valid JSON', param);
-  }
-  if (!isPlainObject(parsed)) throw invalid('tool call arguments must be a JSON object', param);
-  return parsed;
-}
-
-function toolResultPart(m: ChatMessage, i: number, callNames: Map<string, string>): GeminiPart {
-  const id = m.tool_call_id;
-  const name = id === undefined ? undefined : callNames.get(id);
-  if (name === undefined) {
-    throw invalid(
-      'tool message does not answer a tool call of an earlier assistant message',
-      `messages[${i}].tool_call_id`,
-    );
-  }
-  const text =
-    typeof m.content === 'string'
-      ? m.content
-      : (m.content ?? []).map((p) => (p.type === 'text' ? p.text : '')).join('');
+function toolResultPart(m: ChatMessage, name: string): GeminiPart {
+  const text = toolResultText(m);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -202,6 +144,13 @@ function toolResultPart(m: ChatMessage, i: number, callNames: Map<string, string
 
 function toGenerationConfig(req: ChatCompletionRequest): GeminiGenerationConfig {
   const g: GeminiGenerationConfig = {};
+  const effort = req.reasoning_effort;
+  if (effort) {
+    g.thinkingConfig =
+      effort === 'none'
+        ? { thinkingBudget: 0 }
+        : { thinkingBudget: EFFORT_BUDGET_TOKENS[effort], includeThoughts: true };
+  }
   if (req.temperature !== undefined && req.temperature !== null) g.temperature = req.temperature;
   if (req.top_p !== undefined && req.top_p !== null) g.topP = req.top_p;
   const maxTokens = req.max_completion_tokens ?? req.max_tokens;

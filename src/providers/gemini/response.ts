@@ -1,4 +1,4 @@
-import { upstreamErrorFromHttp } from '../../core/classify.js';
+import { invalidResponse, upstreamErrorFromHttp } from '../../core/classify.js';
 import type { UpstreamError } from '../../errors/gateway-error.js';
 import type {
   GeminiCandidate,
@@ -13,8 +13,10 @@ import type {
   ToolCall,
   Usage,
 } from '../../types/openai.js';
+import { assistantMessage, fullUsage } from '../common/response.js';
 import type { AdapterContext } from '../types.js';
 import { isPlainObject } from './schema.js';
+import { extraContent, idWithSignature } from './thought-signature.js';
 
 /**
  * Gemini has no standard response header carrying its own request id (responses carry `responseId` in
@@ -42,20 +44,19 @@ export function toUsage(u: GeminiUsageMetadata): Usage {
   const prompt = u.promptTokenCount ?? 0;
   // Thinking tokens are billed as output, so they count as completion tokens, as OpenAI counts reasoning.
   const completion = (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0);
-  const usage: Usage = {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: u.totalTokenCount ?? prompt + completion,
-  };
-  if (u.cachedContentTokenCount !== undefined) {
-    usage.prompt_tokens_details = { cached_tokens: u.cachedContentTokenCount };
-  }
-  return usage;
+  return fullUsage(prompt, completion, {
+    cached: u.cachedContentTokenCount ?? 0,
+    reasoning: u.thoughtsTokenCount ?? 0,
+    total: u.totalTokenCount ?? prompt + completion,
+  });
 }
 
-/** Deterministic per request, so retries of translation and tests see the same ids. */
-export function toolCallId(ctx: AdapterContext, ordinal: number): string {
-  return `call_${ctx.requestId}_${ordinal}`;
+/**
+ * Deterministic per request, so retries of translation and tests see the same ids. A Gemini 3 thought
+ * signature rides along in the id (thought-signature.ts).
+ */
+export function toolCallId(ctx: AdapterContext, ordinal: number, signature?: string): string {
+  return idWithSignature(`call_${ctx.requestId}_${ordinal}`, signature);
 }
 
 export function completionId(ctx: AdapterContext, responseId: string | undefined): string {
@@ -82,20 +83,23 @@ export function blockedPromptError(
 
 /** A 2xx body that is not a GenerateContentResponse is the upstream's fault, not the client's. */
 export function malformedResponse(ctx: AdapterContext, what: string): UpstreamError {
-  return upstreamErrorFromHttp({
-    provider: ctx.provider.id,
-    status: 502,
-    message: `malformed ${what} from Gemini`,
-    providerType: undefined,
-    headers: {},
-    requestIdHeader: GEMINI_REQUEST_ID_HEADER,
-  });
+  return invalidResponse(ctx.provider.id, `malformed ${what} from Gemini`);
 }
 
+/** Checked down to the parts, so translation never trips over a null where an object belongs. */
 export function asGenerateContentResponse(body: unknown, ctx: AdapterContext): GeminiGenerateContentResponse {
   if (!isPlainObject(body)) throw malformedResponse(ctx, 'generateContent response');
-  if (body.candidates !== undefined && !Array.isArray(body.candidates)) {
+  const { candidates } = body;
+  if (candidates !== undefined && !Array.isArray(candidates)) {
     throw malformedResponse(ctx, 'generateContent response');
+  }
+  for (const c of (candidates ?? []) as unknown[]) {
+    if (!isPlainObject(c)) throw malformedResponse(ctx, 'candidate');
+    if (c.content === undefined) continue;
+    if (!isPlainObject(c.content)) throw malformedResponse(ctx, 'candidate content');
+    const parts = c.content.parts;
+    if (parts === undefined) continue;
+    if (!Array.isArray(parts) || !parts.every(isPlainObject)) throw malformedResponse(ctx, 'candidate parts');
   }
   return body as GeminiGenerateContentResponse;
 }
@@ -109,14 +113,45 @@ export function textOf(parts: readonly GeminiPart[]): string | undefined {
   return text;
 }
 
-export function functionCallsOf(
-  parts: readonly GeminiPart[],
-): Array<{ name: string; args: Record<string, unknown> }> {
-  const calls: Array<{ name: string; args: Record<string, unknown> }> = [];
+/** Thought summaries (parts marked `thought`), which the chat dialect carries as reasoning_content. */
+export function thoughtsOf(parts: readonly GeminiPart[]): string | undefined {
+  let text: string | undefined;
   for (const p of parts) {
-    if (p.functionCall) calls.push({ name: p.functionCall.name, args: p.functionCall.args ?? {} });
+    if (typeof p.text === 'string' && p.thought === true) text = (text ?? '') + p.text;
+  }
+  return text;
+}
+
+export interface FunctionCallOut {
+  name: string;
+  args: Record<string, unknown>;
+  thoughtSignature: string | undefined;
+}
+
+export function functionCallsOf(parts: readonly GeminiPart[]): FunctionCallOut[] {
+  const calls: FunctionCallOut[] = [];
+  for (const p of parts) {
+    if (p.functionCall) {
+      calls.push({
+        name: p.functionCall.name,
+        args: p.functionCall.args ?? {},
+        thoughtSignature: typeof p.thoughtSignature === 'string' ? p.thoughtSignature : undefined,
+      });
+    }
   }
   return calls;
+}
+
+/** One Gemini function call as an OpenAI tool call, its thought signature carried both ways. */
+export function toToolCall(ctx: AdapterContext, ordinal: number, fc: FunctionCallOut): ToolCall {
+  const call: ToolCall = {
+    id: toolCallId(ctx, ordinal, fc.thoughtSignature),
+    type: 'function',
+    function: { name: fc.name, arguments: JSON.stringify(fc.args) },
+  };
+  const extra = extraContent(fc.thoughtSignature);
+  if (extra) call.extra_content = extra;
+  return call;
 }
 
 export function fromGeminiResponse(body: unknown, ctx: AdapterContext): ChatCompletion {
@@ -127,13 +162,10 @@ export function fromGeminiResponse(body: unknown, ctx: AdapterContext): ChatComp
   const candidates: GeminiCandidate[] = res.candidates && res.candidates.length > 0 ? res.candidates : [{}];
   const choices = candidates.map((c, position): ChatCompletionChoice => {
     const parts = c.content?.parts ?? [];
-    const toolCalls: ToolCall[] = functionCallsOf(parts).map((fc) => ({
-      id: toolCallId(ctx, ordinal++),
-      type: 'function',
-      function: { name: fc.name, arguments: JSON.stringify(fc.args) },
-    }));
-    const message: ChatCompletionChoice['message'] = { role: 'assistant', content: textOf(parts) ?? null };
-    if (toolCalls.length > 0) message.tool_calls = toolCalls;
+    const toolCalls = functionCallsOf(parts).map((fc) => toToolCall(ctx, ordinal++, fc));
+    const message = assistantMessage(textOf(parts) ?? null, toolCalls);
+    const thoughts = thoughtsOf(parts);
+    if (thoughts !== undefined) message.reasoning_content = thoughts;
     return {
       index: c.index ?? position,
       message,
@@ -147,6 +179,7 @@ export function fromGeminiResponse(body: unknown, ctx: AdapterContext): ChatComp
     created: ctx.now,
     model: ctx.upstreamModel,
     choices,
+    system_fingerprint: null,
   };
   if (res.usageMetadata) completion.usage = toUsage(res.usageMetadata);
   return completion;
@@ -167,12 +200,28 @@ export function fromGeminiError(
   const root = Array.isArray(parsed) ? (parsed[0] as unknown) : parsed;
   const err = isPlainObject(root) && isPlainObject(root.error) ? root.error : undefined;
   const message = typeof err?.message === 'string' ? err.message : undefined;
+  const delay = retryDelaySeconds(err?.details);
   return upstreamErrorFromHttp({
     provider: ctx.provider.id,
     status,
     message: message ?? (rawBody.length > 0 && rawBody.length < 300 ? rawBody : undefined),
     providerType: typeof err?.status === 'string' ? err.status : undefined,
-    headers,
+    // Gemini says when to retry in the body (google.rpc.RetryInfo), not in a Retry-After header.
+    headers:
+      delay !== undefined && headers['retry-after'] === undefined
+        ? { ...headers, 'retry-after': String(delay) }
+        : headers,
     requestIdHeader: GEMINI_REQUEST_ID_HEADER,
   });
+}
+
+/** `RetryInfo.retryDelay` (a protobuf Duration such as "37s" or "1.5s") in seconds. */
+export function retryDelaySeconds(details: unknown): number | undefined {
+  if (!Array.isArray(details)) return undefined;
+  for (const d of details) {
+    if (!isPlainObject(d) || !String(d['@type']).endsWith('google.rpc.RetryInfo')) continue;
+    const m = typeof d.retryDelay === 'string' ? /^(\d+(?:\.\d+)?)s$/.exec(d.retryDelay) : null;
+    if (m) return Number(m[1]);
+  }
+  return undefined;
 }

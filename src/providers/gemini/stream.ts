@@ -9,8 +9,9 @@ import {
   fromGeminiError,
   functionCallsOf,
   textOf,
+  thoughtsOf,
   toFinishReason,
-  toolCallId,
+  toToolCall,
   toUsage,
 } from './response.js';
 import { isPlainObject } from './schema.js';
@@ -52,6 +53,8 @@ export class GeminiStreamTranslator implements StreamTranslator {
       if (this.finished.has(index)) return;
       const parts = c.content?.parts ?? [];
       const delta: ChunkChoice['delta'] = {};
+      const thoughts = thoughtsOf(parts);
+      if (thoughts) delta.reasoning_content = thoughts;
       const text = textOf(parts);
       if (text) delta.content = text;
       const calls = functionCallsOf(parts);
@@ -59,15 +62,14 @@ export class GeminiStreamTranslator implements StreamTranslator {
         delta.tool_calls = calls.map((fc): ToolCallDelta => {
           const n = this.toolCounts.get(index) ?? 0;
           this.toolCounts.set(index, n + 1);
-          return {
-            index: n,
-            id: toolCallId(this.ctx, this.toolOrdinal++),
-            type: 'function',
-            function: { name: fc.name, arguments: JSON.stringify(fc.args) },
-          };
+          return { index: n, ...toToolCall(this.ctx, this.toolOrdinal++, fc) };
         });
       }
-      if (delta.content !== undefined || delta.tool_calls !== undefined) {
+      if (
+        delta.content !== undefined ||
+        delta.tool_calls !== undefined ||
+        delta.reasoning_content !== undefined
+      ) {
         out.push(this.chunk([{ index, delta: this.withRole(index, delta), finish_reason: null }]));
       }
       if (c.finishReason) {

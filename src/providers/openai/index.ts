@@ -1,4 +1,9 @@
-import { parseJsonLenient, streamInterrupted, upstreamErrorFromHttp } from '../../core/classify.js';
+import {
+  invalidResponse,
+  parseJsonLenient,
+  streamInterrupted,
+  upstreamErrorFromHttp,
+} from '../../core/classify.js';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -6,6 +11,7 @@ import type {
   EmbeddingsRequest,
   EmbeddingsResponse,
 } from '../../types/openai.js';
+import { isPlainObject } from '../common/response.js';
 import type {
   AdapterContext,
   ProviderAdapter,
@@ -52,14 +58,20 @@ export class OpenAIStreamTranslator implements StreamTranslator {
       this.done = true;
       return [];
     }
-    const parsed = parseJsonLenient(data) as
-      | (ChatCompletionChunk & { error?: { message?: string } })
-      | undefined;
-    if (parsed === undefined) throw streamInterrupted(this.provider, 'malformed JSON in stream event');
-    if (parsed.error) {
-      throw streamInterrupted(this.provider, parsed.error.message ?? 'error event');
+    const raw = parseJsonLenient(data);
+    if (raw === undefined) throw streamInterrupted(this.provider, 'malformed JSON in stream event');
+    if (!isPlainObject(raw)) throw invalidResponse(this.provider, 'a stream event is not a JSON object');
+    if (raw.error !== undefined && raw.error !== null) {
+      const message = isPlainObject(raw.error) ? raw.error.message : raw.error;
+      throw streamInterrupted(this.provider, typeof message === 'string' ? message : 'error event');
     }
-    if (parsed.choices?.some((c) => c.finish_reason)) this.sawFinish = true;
+    // A chunk without choices is OpenAI's usage-only chunk (stream_options.include_usage): valid.
+    if (raw.choices === undefined || raw.choices === null) raw.choices = [];
+    if (!Array.isArray(raw.choices) || !raw.choices.every(isPlainObject)) {
+      throw invalidResponse(this.provider, 'a stream chunk has choices that are not an array of objects');
+    }
+    const parsed = raw as unknown as ChatCompletionChunk;
+    if (parsed.choices.some((c) => c.finish_reason)) this.sawFinish = true;
     return [parsed];
   }
 
@@ -68,6 +80,23 @@ export class OpenAIStreamTranslator implements StreamTranslator {
     if (!this.done && !this.sawFinish) throw streamInterrupted(this.provider, 'stream ended before [DONE]');
     return [];
   }
+}
+
+/**
+ * The body is passed through untouched (provider extensions survive), once it is checked to be a chat
+ * completion: an object whose choices are objects with a message object. `null`, `[]`, `"x"`, `42`,
+ * `{}` or choices that are not an array are the upstream misbehaving.
+ */
+export function asChatCompletion(body: unknown, provider: string): ChatCompletion {
+  if (!isPlainObject(body)) throw invalidResponse(provider, 'the body is not a JSON object');
+  const { choices } = body;
+  if (!Array.isArray(choices)) throw invalidResponse(provider, 'choices is not an array');
+  for (const c of choices) {
+    if (!isPlainObject(c) || !isPlainObject(c.message)) {
+      throw invalidResponse(provider, 'a choice is not an object with a message');
+    }
+  }
+  return body as unknown as ChatCompletion;
 }
 
 export const openaiAdapter: ProviderAdapter = {
@@ -84,8 +113,8 @@ export const openaiAdapter: ProviderAdapter = {
     };
   },
 
-  parseChatResponse(body): ChatCompletion {
-    return body as ChatCompletion;
+  parseChatResponse(body, ctx): ChatCompletion {
+    return asChatCompletion(body, ctx.provider.id);
   },
 
   createStreamTranslator(_req, ctx) {
@@ -101,8 +130,11 @@ export const openaiAdapter: ProviderAdapter = {
     };
   },
 
-  parseEmbeddingsResponse(body): EmbeddingsResponse {
-    return body as EmbeddingsResponse;
+  parseEmbeddingsResponse(body, _req, ctx): EmbeddingsResponse {
+    if (!isPlainObject(body) || !Array.isArray(body.data) || !body.data.every(isPlainObject)) {
+      throw invalidResponse(ctx.provider.id, 'the body is not an embeddings list');
+    }
+    return body as unknown as EmbeddingsResponse;
   },
 
   parseError(res, ctx) {

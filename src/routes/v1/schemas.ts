@@ -1,3 +1,5 @@
+import { OPENAPI_CONTENT } from '../../types/openapi.js';
+
 /**
  * JSON Schemas for the OpenAI-compatible request bodies. Strict on the fields we understand (types and
  * ranges produce a 400 naming the field) and open at the top level, so provider-specific extras such
@@ -127,21 +129,31 @@ export const chatCompletionBody = {
   },
 } as const;
 
+/** Above any embedding model's size; bounds what one request can make the mock (or a proxy) produce. */
+export const MAX_EMBEDDING_DIMENSIONS = 8192;
+
 export const embeddingsBody = {
   type: 'object',
   required: ['model', 'input'],
   properties: {
     model: { type: 'string', minLength: 1 },
+    // OpenAI's own limits: 2,048 inputs per request, 8,192 tokens per input.
     input: {
       anyOf: [
         { type: 'string' },
-        { type: 'array', minItems: 1, items: { type: 'string' } },
-        { type: 'array', minItems: 1, items: { type: 'integer' } },
-        { type: 'array', minItems: 1, items: { type: 'array', items: { type: 'integer' } } },
+        { type: 'array', minItems: 1, maxItems: 2048, items: { type: 'string' } },
+        { type: 'array', minItems: 1, maxItems: 8192, items: { type: 'integer' } },
+        {
+          type: 'array',
+          minItems: 1,
+          maxItems: 2048,
+          items: { type: 'array', maxItems: 8192, items: { type: 'integer' } },
+        },
       ],
     },
     encoding_format: { enum: ['float', 'base64'] },
-    dimensions: { type: 'integer', minimum: 1 },
+    // The largest embedding models have 3,072 dimensions; 10,000,000 made the mock answer 94 MB.
+    dimensions: { type: 'integer', minimum: 1, maximum: MAX_EMBEDDING_DIMENSIONS },
     user: { type: 'string' },
   },
 } as const;
@@ -154,9 +166,6 @@ export const embeddingsBody = {
  * documentation under `x-openapi-content`: with no `type`, fast-json-stringify falls back to
  * JSON.stringify and ignores `x-` keywords, and the openapi plugin swaps the content in for the document.
  */
-
-/** Where a response's OpenAPI content lives when it must not drive serialisation. */
-export const OPENAPI_CONTENT = 'x-openapi-content';
 
 type MediaSchemas = Record<string, { schema: Record<string, unknown> }>;
 
@@ -366,3 +375,23 @@ export const embeddingsRoute = {
 };
 
 export const modelsRoute = { summary: 'List models', tags: ['models'], response: modelsResponses };
+
+const modelObject = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    object: { const: 'model' },
+    created: { type: 'integer' },
+    owned_by: { type: 'string', description: "The first target's provider id." },
+  },
+};
+
+/** `GET /v1/models/{model}`: one configured public model (the openai SDK's `models.retrieve`). */
+export const modelRoute = {
+  summary: 'Retrieve a model',
+  tags: ['models'],
+  response: {
+    200: documented('The model.', json(modelObject)),
+    ...errorResponses(400, 404, 500, 503),
+  },
+};

@@ -1,0 +1,204 @@
+import type { EventBus } from '../core/event-bus.js';
+import type { SpanHandle } from '../core/trace-context.js';
+import type { CircuitBreakerRegistry } from '../resilience/circuit-breakers.js';
+import type { AudioJob, AudioResult } from '../services/audio-service.js';
+import type { RequestMeta } from '../services/request-meta.js';
+import type { ResponseStore } from '../services/response-store.js';
+import type { ResolvedRoute, Runtime } from '../services/runtime.js';
+import type { TargetStats } from '../services/target-stats.js';
+import type { MessagesRequest } from '../types/anthropic-messages.js';
+import type { Caller } from '../types/caller.js';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  EmbeddingsRequest,
+  EmbeddingsResponse,
+} from '../types/openai.js';
+import type { ResponseObject, ResponsesRequest } from '../types/responses.js';
+import type { ChunkStream } from './chunk-stream.js';
+import type {
+  CountTokensResult,
+  MessagesResult,
+  MessagesStreamItem,
+  ResponsesStream,
+} from './dialect-results.js';
+
+/**
+ * The one per-request context every stage reads and writes. It is built from an HTTP request by a
+ * route, or from a job by the job runner: nothing in it is Fastify's, so the same stages serve both.
+ */
+
+/**
+ * What a request asks of the gateway. Each operation names its body and its result; a streamed
+ * operation's result is a ChunkStream. New ingress dialects and job types add entries here.
+ */
+export interface Operations {
+  chat: { body: ChatCompletionRequest; result: ChatCompletion };
+  'chat.stream': { body: ChatCompletionRequest; result: ChunkStream<ChatCompletionChunk> };
+  embeddings: { body: EmbeddingsRequest; result: EmbeddingsResponse };
+  /** Anthropic Messages: passthrough to Anthropic targets, translation to others. */
+  messages: { body: MessagesRequest; result: MessagesResult };
+  /** Items are the upstream's own SSE text (passthrough) or canonical chunks (translation). */
+  'messages.stream': { body: MessagesRequest; result: ChunkStream<MessagesStreamItem> };
+  'messages.count_tokens': { body: MessagesRequest; result: CountTokensResult };
+  responses: { body: ResponsesRequest; result: ResponseObject };
+  'responses.stream': { body: ResponsesRequest; result: ResponsesStream };
+  'audio.transcription': { body: AudioJob; result: AudioResult };
+}
+
+export type OperationName = keyof Operations;
+export type BodyOf<Op extends OperationName> = Operations[Op]['body'];
+export type ResultOf<Op extends OperationName> = Operations[Op]['result'];
+
+/** Who is calling. Set by the identify stage; nothing else reads headers for identity. */
+export type { Caller } from '../types/caller.js';
+
+/** Callers with no identity (auth mode `none`) all belong to this team. */
+export const NO_TEAM = 'none';
+
+/** What a stage may know of the transport the request came in on; a job fills what it has. */
+export interface Ingress {
+  /** Lower-cased request headers (HTTP), or the job's equivalent. Read by stages, never by services. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The client's address, for per-IP limits; undefined for jobs. */
+  ip: string | undefined;
+  /** The route template (`/v1/chat/completions`), or `job:<type>`; per-route limits key on it. */
+  path: string;
+  /** The raw request body, when a stage needs its exact bytes (request signatures). */
+  rawBody?: Buffer;
+}
+
+export interface PipelineLogger {
+  readonly level: string;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** How a request ended, as settle sees it. */
+export interface Outcome {
+  ok: boolean;
+  /** The error that ended it (before or during a stream); undefined on success and client abort. */
+  error?: unknown;
+  /** The client went away (or a job was cancelled) before the answer was complete. */
+  aborted?: boolean;
+  /** The error came after the first streamed byte had gone to the client. */
+  midStream?: boolean;
+}
+
+export type SettleHook = (ctx: RequestContext, outcome: Outcome) => void;
+
+export interface RequestContext<Op extends OperationName = OperationName> {
+  readonly id: string;
+  /** performance.now() at arrival; timeouts and latencies count from here. */
+  readonly startedAt: number;
+  /** Wall-clock arrival, for records. */
+  readonly receivedAt: number;
+  /** Aborted when the client disconnects or the job is cancelled; cancels the upstream call. */
+  readonly signal: AbortSignal;
+  readonly span: SpanHandle;
+  readonly log: PipelineLogger;
+  /** The config snapshot this request runs on, captured once at arrival. */
+  readonly runtime: Runtime;
+  readonly operation: Op;
+  readonly body: BodyOf<Op>;
+  readonly ingress: Ingress;
+  caller: Caller;
+  /** Set by the resolve stage. */
+  route: ResolvedRoute | undefined;
+  /** What the request did; the log line, the request record and the metrics read it once, at settle. */
+  readonly meta: RequestMeta;
+  /** Headers stages add for the client (rate limits, cache status); delivery writes them, errors too. */
+  readonly responseHeaders: Record<string, string>;
+  /** Work to do exactly once when the request ends: reconcile reservations, write the cache. */
+  readonly settleHooks: SettleHook[];
+  settled: boolean;
+  /** Set by the cache stage: an expired answer within its grace period exists (stale-if-error). */
+  staleAvailable?: boolean;
+  readonly deps: PipelineDeps;
+}
+
+export interface PipelineDeps {
+  events: EventBus;
+  breakers: CircuitBreakerRegistry;
+  stats: TargetStats;
+  rng: () => number;
+  stages: StageImplementations;
+  /** Stored Responses API responses, scoped by the caller's team. */
+  responses: ResponseStore;
+}
+
+/**
+ * The stages that features fill in. Each has a pass-through default; a feature (keys, limits, cache)
+ * arrives as a new implementation here, never as a new call site in a route.
+ */
+export interface StageImplementations {
+  /** Who is calling: sets `ctx.caller`, or throws a 401/403 GatewayError. */
+  identify(ctx: RequestContext): Promise<void> | void;
+  /**
+   * Reserve what the request may consume (requests, tokens, budget), or throw a 429/402. Anything to
+   * reconcile afterwards goes into `ctx.settleHooks`.
+   */
+  admit(ctx: RequestContext): Promise<void> | void;
+  /**
+   * Around execute: answer from the cache, join an identical request in flight, or call `execute` and
+   * keep what it returns. The default just calls `execute`. `execute(signal)` runs the upstream call on
+   * that signal instead of the client's, so a call merged requests share outlives one client leaving.
+   */
+  cache<Op extends OperationName>(
+    ctx: RequestContext<Op>,
+    execute: (signal?: AbortSignal) => Promise<ResultOf<Op>>,
+  ): Promise<ResultOf<Op>>;
+}
+
+export const PASS_THROUGH_STAGES: StageImplementations = {
+  identify() {},
+  admit() {},
+  cache(_ctx, execute) {
+    return execute();
+  },
+};
+
+export interface ContextInit<Op extends OperationName> {
+  id: string;
+  startedAt?: number;
+  signal: AbortSignal;
+  span: SpanHandle;
+  log: PipelineLogger;
+  runtime: Runtime;
+  operation: Op;
+  body: BodyOf<Op>;
+  ingress: Ingress;
+  deps: PipelineDeps;
+  /** The object the transport reads after the request (the HTTP log line); a fresh one otherwise. */
+  meta?: RequestMeta;
+  /** Likewise for the headers stages add, which the HTTP error handler writes too. */
+  responseHeaders?: Record<string, string>;
+}
+
+export function createContext<Op extends OperationName>(init: ContextInit<Op>): RequestContext<Op> {
+  return {
+    id: init.id,
+    startedAt: init.startedAt ?? performance.now(),
+    receivedAt: Date.now(),
+    signal: init.signal,
+    span: init.span,
+    log: init.log,
+    runtime: init.runtime,
+    operation: init.operation,
+    body: init.body,
+    ingress: init.ingress,
+    caller: { team: NO_TEAM },
+    route: undefined,
+    meta: init.meta ?? {},
+    responseHeaders: init.responseHeaders ?? {},
+    settleHooks: [],
+    settled: false,
+    deps: init.deps,
+  };
+}
+
+export function isStreamOperation(op: OperationName): boolean {
+  return op.endsWith('.stream');
+}
