@@ -157,9 +157,10 @@ export class Runtime {
   }
 
   /** One model for `GET /v1/models/{id}`: a configured public model, else 404 as for a request. */
-  getModel(id: string): ModelObject {
+  /** `visible`: a caller's model allowlist; a model outside it is not found, as OpenAI hides what a key can't use. */
+  getModel(id: string, visible?: readonly string[]): ModelObject {
     const m = this.config.models.get(id);
-    if (m) {
+    if (m && (!visible || visible.includes(m.name))) {
       return {
         id: m.name,
         object: 'model',
