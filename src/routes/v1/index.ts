@@ -10,7 +10,11 @@ import messagesRoutes from './messages.js';
 import responsesRoutes from './responses.js';
 import { chatCompletionRoute, embeddingsRoute, modelRoute, modelsRoute } from './schemas.js';
 
-async function identifyOnly(request: FastifyRequest, reply: FastifyReply, state: GatewayState): Promise<Caller> {
+async function identifyOnly(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  state: GatewayState,
+): Promise<Caller> {
   // An empty body: identify checks a key's model allowlist only against a requested `model`.
   const ctx = httpContext(request, reply, state, 'chat', {} as ChatCompletionRequest);
   await state.pipelineDeps.stages.identify(ctx);
