@@ -119,7 +119,19 @@ export async function buildApp(
     adminKey: () => state.runtime.config.adminKey,
   });
   state.storage = storage;
-  await applyStoredCredentials(state, storage, app.log);
+  let credentialsSeen = await applyStoredCredentials(state, storage, app.log, '');
+  // Another instance may add or delete a stored credential: a cheap re-read (a few rows) picks it up.
+  const credentialsTimer =
+    config.database.credentialsRefreshMs > 0
+      ? setInterval(() => {
+          applyStoredCredentials(state, storage, app.log, credentialsSeen).then(
+            (seen) => {
+              credentialsSeen = seen;
+            },
+            (err: Error) => app.log.warn({ reason: err.message }, 'stored credentials could not be re-read'),
+          );
+        }, config.database.credentialsRefreshMs).unref()
+      : undefined;
   state.stages = { ...state.stages, identify: identifyStage(storage.identifier) };
   if (storage.requestLog) subscribeRequestLog(state.events, storage.requestLog, storage.pricing);
   if (config.auth.mode === 'none' && !isLoopback(config.server.host)) {
@@ -168,7 +180,9 @@ export async function buildApp(
     prefix: '/admin',
     storage,
     // A credential added or deleted through the API reaches this instance's key pools at once.
-    onCredentialsChanged: () => applyStoredCredentials(state, storage, app.log),
+    onCredentialsChanged: async () => {
+      credentialsSeen = await applyStoredCredentials(state, storage, app.log, '');
+    },
   });
   // pino's Logger and Fastify's logger are the same object; Fastify only types the narrower interface.
   const jobSetup = config.jobs.enabled ? createJobService(state, app.log as unknown as Logger) : undefined;
@@ -193,6 +207,7 @@ export async function buildApp(
     cache.startWarming(cacheWarmer(() => ({ runtime: state.runtime, deps: state.pipelineDeps }), app.log));
   }
   app.addHook('onClose', async () => {
+    clearInterval(credentialsTimer);
     await limits.close();
     // Normally already stopped by the server's drain; this covers apps closed without it (tests, inject).
     await jobs?.stop(0);
@@ -206,17 +221,27 @@ export async function buildApp(
   return { app, state, jobs };
 }
 
-/** Stored provider credentials (decrypted once here) join the providers' key pools, now and on reloads. */
+/**
+ * Stored provider credentials (decrypted once here) join the providers' key pools, now and on reloads.
+ * `seen` is the fingerprint of the rows last applied: unchanged rows neither decrypt nor rebuild the runtime.
+ * Returns the fingerprint now applied.
+ */
 async function applyStoredCredentials(
   state: GatewayState,
   storage: Storage,
   log: { error(obj: object, msg: string): void },
-): Promise<void> {
+  seen: string,
+): Promise<string> {
+  const rows = await storage.credentials.list();
+  const fingerprint = rows.map((c) => `${c.id}:${c.updatedAt}`).join(',');
+  if (seen !== '' && fingerprint === seen) return seen;
   const stored = await storage.credentials.decryptAll((id, err) =>
     // The id only: never the value, and the error says which key is missing, not what it protects.
     log.error({ credential: id, reason: err.message }, 'stored credential cannot be decrypted; skipped'),
   );
   state.setConfigTransform(stored.size > 0 ? (c) => withStoredCredentials(c, stored) : undefined);
+  // Never '' (which means "apply unconditionally"), also when there are no rows.
+  return `#${fingerprint}`;
 }
 
 function isLoopback(host: string): boolean {

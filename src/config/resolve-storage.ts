@@ -57,6 +57,7 @@ function resolveDatabase(raw: RawConfig, env: Env, issues: string[]): DatabaseSp
     poolSize: d.pool_size ?? 10,
     statementTimeoutMs: dur(d.statement_timeout, 'database.statement_timeout', 5_000, issues),
     migrate: d.migrate ?? true,
+    credentialsRefreshMs: dur(d.credentials_refresh, 'database.credentials_refresh', 10_000, issues),
   };
 }
 

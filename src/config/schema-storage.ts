@@ -23,6 +23,8 @@ export const DatabaseSchema = T.Object(
     statement_timeout: T.Optional(Duration),
     /** Run migrations at start (default true). `switchyard migrate` runs them explicitly. */
     migrate: T.Optional(T.Boolean()),
+    /** How often each instance re-reads stored provider credentials (default 10s; 0: only on change here). */
+    credentials_refresh: T.Optional(Duration),
   },
   { additionalProperties: false },
 );

@@ -311,6 +311,8 @@ export interface DatabaseSpec {
   statementTimeoutMs: number;
   /** Run migrations at start. */
   migrate: boolean;
+  /** Re-read stored provider credentials this often, so one instance's change reaches the others; 0: never. */
+  credentialsRefreshMs: number;
 }
 
 export interface RequestLogSpec {

@@ -20,6 +20,7 @@ export function pgSpec(schema: string, over: Partial<DatabaseSpec> = {}): Databa
     poolSize: 4,
     statementTimeoutMs: 5_000,
     migrate: true,
+    credentialsRefreshMs: 0,
     ...over,
   };
 }
@@ -34,6 +35,7 @@ export function sqliteSpec(path: string, over: Partial<DatabaseSpec> = {}): Data
     poolSize: 1,
     statementTimeoutMs: 5_000,
     migrate: true,
+    credentialsRefreshMs: 0,
     ...over,
   };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminCall } from '../helpers/admin.js';
+import { adminCall, eventually } from '../helpers/admin.js';
 import { type FakeUpstream, sendJson, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startGateway } from '../helpers/gateway.js';
 
@@ -95,6 +95,34 @@ models: { chat: { targets: [{ provider: up, model: gpt-4o-mini }] } }
       expect(up.requests.at(-1)!.headers.authorization).toBeUndefined();
     } finally {
       await wrongKey.close();
+    }
+  });
+
+  it('a credential added or deleted on one instance reaches another sharing the database', async () => {
+    const shared = { SWITCHYARD_DB_PATH: join(dir, 'shared.db'), SWITCHYARD_SECRET_KEY: SECRET };
+    const refreshing = `${yaml()}\ndatabase: { credentials_refresh: 100ms }\n`;
+    const a = await startGateway(refreshing, shared);
+    const b = await startGateway(refreshing, shared);
+    // The authorization header B sends upstream, read from the upstream's own record of B's request.
+    const viaB = async () => {
+      const before = up.requests.length;
+      await ask(b.baseURL);
+      return up.requests.slice(before).at(-1)!.headers.authorization;
+    };
+    try {
+      expect(await viaB()).toBeUndefined();
+      const created = await adminCall<{ id: string }>(a.url, ADMIN, 'POST', '/credentials', {
+        provider: 'up',
+        value: 'sk-shared-upstream-4321',
+      });
+      expect(created.status).toBe(201);
+      await eventually(async () => ((await viaB()) === 'Bearer sk-shared-upstream-4321' ? true : undefined));
+      expect((await adminCall(a.url, ADMIN, 'DELETE', `/credentials/${created.body.id}`)).status).toBe(204);
+      await eventually(async () => ((await viaB()) === undefined ? true : undefined));
+      expect(b.rawLog()).not.toContain('sk-shared-upstream');
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 });
