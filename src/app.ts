@@ -119,6 +119,7 @@ export async function buildApp(
     adminKey: () => state.runtime.config.adminKey,
   });
   state.storage = storage;
+  if (storage.responses) state.useResponseStore(storage.responses);
   await applyStoredCredentials(state, storage, app.log);
   state.stages = { ...state.stages, identify: identifyStage(storage.identifier) };
   if (storage.requestLog) subscribeRequestLog(state.events, storage.requestLog, storage.pricing);

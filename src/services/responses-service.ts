@@ -13,7 +13,9 @@ import type { ResponseStore } from './response-store.js';
  */
 
 /** Longest previous_response_id chain followed; deeper histories are a client bug or a loop. */
-const MAX_CHAIN = 1_000;
+export const MAX_CHAIN = 1_000;
+/** Stored JSON loaded for one request's history at most: every turn is bounded, so is their sum. */
+export const MAX_CONVERSATION_BYTES = 64 * 1024 * 1024;
 
 export interface PreparedResponse {
   ctx: ResponseContext;
@@ -55,6 +57,7 @@ async function conversation(
 ): Promise<ResponsesInputItem[]> {
   if (id === undefined) return [];
   const turns: ResponsesInputItem[][] = [];
+  let bytes = 0;
   let next: string | null | undefined = id;
   while (next) {
     if (turns.length >= MAX_CHAIN) {
@@ -74,6 +77,14 @@ async function conversation(
         {
           param: 'previous_response_id',
         },
+      );
+    }
+    bytes += rec.bytes ?? 0;
+    if (bytes > MAX_CONVERSATION_BYTES) {
+      throw new GatewayError(
+        'conversation_too_long',
+        `previous_response_id chain holds more than ${MAX_CONVERSATION_BYTES} bytes of stored responses`,
+        { param: 'previous_response_id' },
       );
     }
     turns.push([...rec.input, ...(rec.response.output as ResponsesInputItem[])]);
