@@ -28,7 +28,11 @@ export interface StoredResponse {
 }
 
 export interface ResponseStore {
-  /** Rejects (and stores nothing) when the response is over the size or item bounds. */
+  /**
+   * Resolves once every reader of this store can find the response (for a store shared by several
+   * instances, when it is committed, or after a bounded wait). Rejects, storing nothing, when the
+   * response is over the size or item bounds.
+   */
   put(rec: StoredResponse): Promise<void>;
   get(team: string, id: string): Promise<StoredResponse | undefined>;
   delete(team: string, id: string): Promise<boolean>;
@@ -182,11 +186,19 @@ export interface DbResponseStoreOptions extends Limits {
   maxPendingBytes?: number;
   /** How often expired rows are deleted; 0 turns the sweep off (reads still ignore expired rows). */
   sweepEveryMs?: number;
+  /**
+   * How long `put` waits for its batch to commit (0: resolves once queued). Other instances sharing
+   * the database read committed rows only, so a caller that answers after `put` resolves can continue
+   * the conversation on any instance. Past the wait the row stays queued and is written later.
+   */
+  awaitCommitMs?: number;
 }
 
 interface Pending {
   rec: StoredResponse;
   row: ResponseRow;
+  /** Resolves the `put` waiting for this row's commit. */
+  done?: () => void;
 }
 
 const DEFAULT_BATCH = 100;
@@ -215,6 +227,7 @@ export class DbResponseStore implements ResponseStore {
   private pendingBytes = 0;
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private closed = false;
@@ -271,7 +284,10 @@ export class DbResponseStore implements ResponseStore {
       body: encoded.json,
       itemIds: encoded.itemIds,
     };
-    this.pending.set(rec.id, { rec: { ...rec, bytes: row.bytes }, row });
+    const p: Pending = { rec: { ...rec, bytes: row.bytes }, row };
+    const old = this.pending.get(rec.id);
+    if (old) this.unqueue(old);
+    this.pending.set(rec.id, p);
     this.pendingBytes += row.bytes;
     for (const id of encoded.itemIds) {
       const k = key(rec.team, id);
@@ -280,6 +296,15 @@ export class DbResponseStore implements ResponseStore {
       else this.pendingItems.set(k, [rec.id]);
     }
     if (this.failures === 0) this.schedule(0);
+    const wait = this.opts.awaitCommitMs ?? 0;
+    if (wait <= 0) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, wait);
+      p.done = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
   }
 
   private queued(team: string, id: string): Pending | undefined {
@@ -316,6 +341,7 @@ export class DbResponseStore implements ResponseStore {
 
   private unqueue(p: Pending): void {
     if (this.pending.get(p.row.id) !== p) return;
+    p.done?.();
     this.pending.delete(p.row.id);
     this.pendingBytes -= p.row.bytes;
     for (const id of p.row.itemIds) {
@@ -327,7 +353,16 @@ export class DbResponseStore implements ResponseStore {
   }
 
   private schedule(delayMs: number): void {
-    if (this.flushing || this.timer) return;
+    if (this.flushing || this.timer || this.immediate) return;
+    if (delayMs === 0) {
+      // As soon as the current I/O is done, without a timer's 1 ms floor.
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
+        void this.flush();
+      });
+      this.immediate.unref();
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
@@ -396,6 +431,8 @@ export class DbResponseStore implements ResponseStore {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = undefined;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     const deadline = Date.now() + deadlineMs;
     while (this.pending.size > 0 && Date.now() < deadline) {
@@ -408,6 +445,7 @@ export class DbResponseStore implements ResponseStore {
     if (this.flushing) await this.flushing;
     if (this.pending.size > 0) {
       this.opts.log.error({ lost: this.pending.size }, 'responses: not written before shutdown');
+      for (const p of this.pending.values()) p.done?.();
     }
   }
 }

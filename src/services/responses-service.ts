@@ -102,16 +102,23 @@ function withIds(items: ResponsesInputItem[]): ResponsesInputItem[] {
   });
 }
 
-/** Stores a finished response when the request asked for it; a failed write is reported, not thrown. */
-export function saveResponse(
+/**
+ * Stores a finished response when the request asked for it, resolving when the store says the next
+ * turn can find it (see ResponseStore.put); a failed or refused write is reported, never thrown.
+ */
+export async function saveResponse(
   store: ResponseStore,
   team: string,
   p: PreparedResponse,
   response: ResponseObject,
   onError: (err: unknown) => void,
-): void {
+): Promise<void> {
   if (!p.ctx.store) return;
-  store.put({ id: response.id, team, createdAt: Date.now(), response, input: p.input }).catch(onError);
+  try {
+    await store.put({ id: response.id, team, createdAt: Date.now(), response, input: p.input });
+  } catch (err) {
+    onError(err);
+  }
 }
 
 export function deletedResponse(id: string) {

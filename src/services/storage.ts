@@ -34,6 +34,9 @@ export interface Storage {
   close(): Promise<void>;
 }
 
+/** Longest a PostgreSQL-backed response waits for its stored row before it is answered anyway. */
+const AWAIT_COMMIT_MS = 2_000;
+
 export interface OpenStorageOptions {
   /** The live config's admin key (it changes on reload); default: the one in `config`. */
   adminKey?: () => string | undefined;
@@ -69,6 +72,9 @@ export async function openStorage(config: GatewayConfig, opts: OpenStorageOption
           retentionMs: config.responses.retentionMs,
           maxBytes: config.responses.maxBytes,
           log: opts.log,
+          // PostgreSQL is shared by instances behind one address: answer once the row is committed, so
+          // the next turn finds it wherever it lands. SQLite is one process's: its queue serves it.
+          awaitCommitMs: handle.kind === 'postgres' ? AWAIT_COMMIT_MS : 0,
         })
       : undefined;
   return {

@@ -26,6 +26,7 @@ responseStoreContract({
 function dbFactory(
   name: string,
   skip: boolean,
+  awaitCommitMs: number,
   spec: () => DatabaseSpec,
   dispose: () => Promise<void>,
 ): ResponseStoreFactory {
@@ -37,7 +38,7 @@ function dbFactory(
     return h;
   };
   const storeOver = (h: DbHandle, limits: ResponseStoreLimits) =>
-    new DbResponseStore(new ResponseRows(h), { ...limits, log: silent, sweepEveryMs: 0 });
+    new DbResponseStore(new ResponseRows(h), { ...limits, log: silent, sweepEveryMs: 0, awaitCommitMs });
   return {
     name,
     skip,
@@ -51,6 +52,7 @@ function dbFactory(
         sweep: () => store.sweep(),
         rows: () => rows.count(),
         peer: async (l) => storeOver(await connect(s), l),
+        awaitsCommit: awaitCommitMs > 0,
       };
     },
     async cleanup() {
@@ -66,6 +68,7 @@ responseStoreContract(
   dbFactory(
     'sqlite',
     false,
+    0,
     () => sqliteSpec(join(dir, `responses-${++files}.db`)),
     async () => rmSync(dir, { recursive: true, force: true }),
   ),
@@ -76,6 +79,8 @@ responseStoreContract(
   dbFactory(
     'postgres',
     !services.postgres,
+    // As storage.ts opens it for PostgreSQL.
+    2_000,
     () => {
       const schema = freshSchemaName();
       schemas.push(schema);
