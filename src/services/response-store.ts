@@ -201,7 +201,8 @@ interface Pending {
   done?: () => void;
 }
 
-const DEFAULT_BATCH = 100;
+/** About a millisecond of synchronous SQLite work per transaction (measured: bench/micro/response-store). */
+const DEFAULT_BATCH = 50;
 const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 const SWEEP_EVERY_MS = 3_600_000;
 /** Rows per sweep transaction: each is short, and requests run between them. */
