@@ -2,6 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { ResponseBody, ResponseRow, ResponseRows } from '../db/response-rows.js';
 import { RESPONSES_LIMITS } from '../dialects/responses/schema.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { ResponseObject, ResponsesInputItem } from '../types/responses.js';
 
 /**
@@ -316,7 +317,7 @@ export class DbResponseStore implements ResponseStore {
   async get(team: string, id: string): Promise<StoredResponse | undefined> {
     const p = this.queued(team, id);
     if (p) return p.rec;
-    const row = await this.rows.get(team, id, this.now());
+    const row = await this.read(() => this.rows.get(team, id, this.now()));
     return row && decode(team, row);
   }
 
@@ -325,7 +326,7 @@ export class DbResponseStore implements ResponseStore {
     if (p) this.unqueue(p);
     // A batch being written may hold it: once that commits, the delete below finds the row.
     if (this.flushing) await this.flushing.catch(() => {});
-    const deleted = await this.rows.delete(team, id, this.now());
+    const deleted = await this.read(() => this.rows.delete(team, id, this.now()));
     return deleted || p !== undefined;
   }
 
@@ -336,8 +337,22 @@ export class DbResponseStore implements ResponseStore {
       const found = p && findItem(p.rec, itemId);
       if (found) return found;
     }
-    const row = await this.rows.itemHolder(team, itemId, this.now());
+    const row = await this.read(() => this.rows.itemHolder(team, itemId, this.now()));
     return row && findItem(decode(team, row), itemId);
+  }
+
+  /** A database failure on a read is the caller's 503, not a 500 and not a silent "not found". */
+  private async read<T>(query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (err) {
+      this.opts.log.error({ err }, 'responses: database read failed');
+      throw new GatewayError(
+        'response_store_unavailable',
+        'Stored responses cannot be read right now; try again.',
+        { headers: { 'retry-after': '1' } },
+      );
+    }
   }
 
   private unqueue(p: Pending): void {

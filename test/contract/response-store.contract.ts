@@ -33,6 +33,8 @@ export interface OpenedResponseStore {
   peer?(limits: ResponseStoreLimits): Promise<ResponseStore>;
   /** Peers read what `put` resolved for at once (the store awaits the commit, as on PostgreSQL). */
   awaitsCommit?: boolean;
+  /** Makes the database fail every query until the returned repair runs (stores over a database). */
+  breakDatabase?(): Promise<() => Promise<void>>;
 }
 
 export interface ResponseStoreFactory {
@@ -189,6 +191,35 @@ export function responseStoreContract(factory: ResponseStoreFactory): void {
       expect(await o.rows()).toEqual({ responses: 1, items: 2 });
       expect(await o.sweep()).toBe(0);
       expect((await o.store.get('alpha', 'resp_live'))?.id).toBe('resp_live');
+    });
+
+    it('a failing database: reads are 503 response_store_unavailable; queued responses still served', async (ctx) => {
+      const o = await open();
+      if (!o.breakDatabase) return ctx.skip();
+      await o.store.put(record('alpha', 'resp_written'));
+      if (o.rows) await until(async () => (await o.rows!()).responses === 1 || undefined, 'the row written');
+      const repair = await o.breakDatabase();
+      const queued = o.store.put(record('alpha', 'resp_queued'));
+      expect((await o.store.get('alpha', 'resp_queued'))?.id).toBe('resp_queued');
+      for (const read of [
+        () => o.store.get('alpha', 'resp_written'),
+        () => o.store.item('alpha', 'msg_out_resp_written'),
+        () => o.store.delete('alpha', 'resp_written'),
+      ]) {
+        await expect(read()).rejects.toMatchObject({
+          code: 'response_store_unavailable',
+          status: 503,
+          headers: { 'retry-after': '1' },
+        });
+      }
+      // Once the database is back, the queued response is written (retried) and read from it.
+      await repair();
+      await queued;
+      const peer = o.peer ? await o.peer(limits()) : o.store;
+      if (peer !== o.store) opened.push(peer);
+      expect((await until(() => peer.get('alpha', 'resp_queued'), 'the queued write'))?.id).toBe(
+        'resp_queued',
+      );
     });
 
     it('bounds: a response over the size or item bound is refused and not stored', async () => {

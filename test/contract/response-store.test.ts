@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { type DbHandle, openDatabase } from '../../src/db/connect.js';
 import { ResponseRows } from '../../src/db/response-rows.js';
@@ -53,6 +54,12 @@ function dbFactory(
         rows: () => rows.count(),
         peer: async (l) => storeOver(await connect(s), l),
         awaitsCommit: awaitCommitMs > 0,
+        async breakDatabase() {
+          await sql`alter table responses rename to responses_gone`.execute(h.db);
+          return async () => {
+            await sql`alter table responses_gone rename to responses`.execute(h.db);
+          };
+        },
       };
     },
     async cleanup() {
