@@ -160,6 +160,24 @@ describe('SQLite (the default): stored responses survive a restart', () => {
     expect((await apiError(ca.responses.retrieve(r1.id))).status).toBe(404);
   });
 
+  it('a response over responses.max_size is answered but not stored', async () => {
+    const gw = await startGateway(yaml('responses: { max_size: 2kb }'), {
+      SWITCHYARD_DB_PATH: join(dir, 'max-size', 'switchyard.db'),
+    });
+    gateways.push(gw);
+    const a = client(gw, (await createKey(gw.url, ADMIN, 'team-a')).secret);
+    const big = await a.responses.create({ model: 'gpt', input: 'x'.repeat(2_048) });
+    expect(big.output_text).toBe(`Echo: ${'x'.repeat(2_048)}`);
+    expect((await apiError(a.responses.retrieve(big.id))).status).toBe(404);
+    const small = await a.responses.create({ model: 'gpt', input: 'small' });
+    expect((await a.responses.retrieve(small.id)).output_text).toBe('Echo: small');
+    const line = await until(
+      () => gw.logs.find((l) => l.msg === 'storing a response failed'),
+      'the log line',
+    );
+    expect((line.err as { message: string }).message).toMatch(/more than responses\.max_size \(2048\)/);
+  });
+
   it('a response past responses.retention is gone: 404, and not continued', async () => {
     const gw = await startGateway(yaml('responses: { retention: 3s }'), {
       SWITCHYARD_DB_PATH: join(dir, 'retention', 'switchyard.db'),
