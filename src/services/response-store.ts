@@ -216,7 +216,8 @@ const MAX_BACKOFF_MS = 5_000;
  * batch writes what has queued, as soon as the event loop is free (group commit: while one batch is
  * written, the next one gathers). Until a row is committed, reads on this instance are served from
  * the queue, so a `previous_response_id` sent the moment a response was returned is found. Other
- * instances see it once committed, normally within a millisecond or two.
+ * instances see it once committed; with `awaitCommitMs` (PostgreSQL, see storage.ts) `put` resolves
+ * only then, and the response is answered after it.
  *
  * Retention: each row carries its expiry time, reads ignore expired rows, and a timer deletes them in
  * small transactions.
@@ -231,6 +232,7 @@ export class DbResponseStore implements ResponseStore {
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private firstSweep: NodeJS.Timeout | undefined;
   private failures = 0;
   private closed = false;
   private readonly now: () => number;
@@ -250,7 +252,8 @@ export class DbResponseStore implements ResponseStore {
     if (every > 0) {
       // The first sweep waits a little, so startup stays fast; then one per interval.
       const sweep = () => void this.sweep().catch((err) => opts.log.warn({ err }, 'responses: sweep failed'));
-      setTimeout(sweep, Math.min(every, 10_000)).unref();
+      this.firstSweep = setTimeout(sweep, Math.min(every, 10_000));
+      this.firstSweep.unref();
       this.sweepTimer = setInterval(sweep, every);
       this.sweepTimer.unref();
     }
@@ -450,6 +453,7 @@ export class DbResponseStore implements ResponseStore {
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = undefined;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.firstSweep) clearTimeout(this.firstSweep);
     const deadline = Date.now() + deadlineMs;
     while (this.pending.size > 0 && Date.now() < deadline) {
       const before = this.pending.size;
