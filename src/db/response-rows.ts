@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { DbHandle } from './connect.js';
 
 /**
@@ -80,6 +81,45 @@ export class ResponseRows {
       .where('expires_at', '>', now)
       .executeTakeFirst();
     return row && { id: row.id, createdAt: row.created_at, bytes: row.bytes, body: row.body };
+  }
+
+  /**
+   * A `previous_response_id` chain in one query, newest first: from `id` back through live responses
+   * of this team, stopping where a link is missing, after `maxDepth` rows, or after the row that takes
+   * the bodies past `maxBytes` (so at most that plus one row is loaded).
+   */
+  async chain(
+    team: string,
+    id: string,
+    now: number,
+    maxDepth: number,
+    maxBytes: number,
+  ): Promise<Array<ResponseBody & { previousResponseId: string | null }>> {
+    const { rows } = await sql<{
+      id: string;
+      previous_response_id: string | null;
+      created_at: number;
+      bytes: number;
+      body: string;
+    }>`with recursive chain (id, previous_response_id, created_at, bytes, body, depth, total) as (
+        select id, previous_response_id, created_at, bytes, body, 1, bytes
+          from responses
+         where id = ${id} and team_id = ${team} and expires_at > ${now}
+        union all
+        select r.id, r.previous_response_id, r.created_at, r.bytes, r.body, c.depth + 1, c.total + r.bytes
+          from responses r join chain c on r.id = c.previous_response_id
+         where r.team_id = ${team} and r.expires_at > ${now} and c.depth < ${maxDepth} and c.total <= ${maxBytes}
+      )
+      select id, previous_response_id, created_at, bytes, body from chain order by depth`.execute(
+      this.handle.db,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      previousResponseId: r.previous_response_id,
+      createdAt: Number(r.created_at),
+      bytes: Number(r.bytes),
+      body: r.body,
+    }));
   }
 
   /** The newest live response of this team that holds the item. */

@@ -39,8 +39,38 @@ export interface ResponseStore {
   delete(team: string, id: string): Promise<boolean>;
   /** An input or output item of any stored response of this team, by item id. */
   item(team: string, itemId: string): Promise<ResponsesInputItem | undefined>;
+  /**
+   * The `previous_response_id` chain from `id`, newest first: it stops where a link is not found
+   * (missing, expired, another team's), after `maxDepth` responses, or after the response that takes
+   * the total `bytes` past `maxBytes`. The caller tells those apart from the last record.
+   */
+  chain(team: string, id: string, bounds: ChainBounds): Promise<StoredResponse[]>;
   /** Writes anything still buffered and stops timers. */
   close(): Promise<void>;
+}
+
+export interface ChainBounds {
+  maxDepth: number;
+  maxBytes: number;
+}
+
+/** `chain` by one `get` per link, from `start` (whose total so far is `bytes`). */
+async function walk(
+  get: (id: string) => Promise<StoredResponse | undefined>,
+  start: string | null,
+  bounds: ChainBounds,
+  out: StoredResponse[] = [],
+  bytes = 0,
+): Promise<StoredResponse[]> {
+  let next = start;
+  while (next && out.length < bounds.maxDepth && bytes <= bounds.maxBytes) {
+    const rec = await get(next);
+    if (!rec) break;
+    out.push(rec);
+    bytes += rec.bytes ?? 0;
+    next = rec.response.previous_response_id;
+  }
+  return out;
 }
 
 /** Input plus output items one stored response may hold (each is an index row for `item_reference`). */
@@ -161,6 +191,10 @@ export class MemoryResponseStore implements ResponseStore {
       if (found) return found;
     }
     return undefined;
+  }
+
+  chain(team: string, id: string, bounds: ChainBounds): Promise<StoredResponse[]> {
+    return walk((next) => this.get(team, next), id, bounds);
   }
 
   async close(): Promise<void> {}
@@ -356,6 +390,37 @@ export class DbResponseStore implements ResponseStore {
         { headers: { 'retry-after': '1' } },
       );
     }
+  }
+
+  /**
+   * The newest turns are often still queued here; the rest comes from the database in one recursive
+   * query rather than one round trip per turn.
+   */
+  async chain(team: string, id: string, bounds: ChainBounds): Promise<StoredResponse[]> {
+    const out: StoredResponse[] = [];
+    let bytes = 0;
+    let next: string | null = id;
+    for (;;) {
+      if (!next || out.length >= bounds.maxDepth || bytes > bounds.maxBytes) return out;
+      const p = this.queued(team, next);
+      if (!p) break;
+      out.push(p.rec);
+      bytes += p.row.bytes;
+      next = p.rec.response.previous_response_id;
+    }
+    const from = next;
+    const rows = await this.read(() =>
+      this.rows.chain(team, from, this.now(), bounds.maxDepth - out.length, bounds.maxBytes - bytes),
+    );
+    for (const row of rows) {
+      out.push(decode(team, row));
+      bytes += row.bytes;
+    }
+    // Rows come in order, so only an odd link (queued here behind one already written) is left: the
+    // rest of the walk goes one link at a time from where the query stopped, normally not at all.
+    const last = out.at(-1);
+    if (rows.length === 0 || !last) return out;
+    return walk((n) => this.get(team, n), last.response.previous_response_id, bounds, out, bytes);
   }
 
   private unqueue(p: Pending): void {

@@ -56,11 +56,19 @@ async function conversation(
   team: string,
 ): Promise<ResponsesInputItem[]> {
   if (id === undefined) return [];
-  const turns: ResponsesInputItem[][] = [];
+  const recs = await store.chain(team, id, { maxDepth: MAX_CHAIN, maxBytes: MAX_CONVERSATION_BYTES });
   let bytes = 0;
-  let next: string | null | undefined = id;
-  while (next) {
-    if (turns.length >= MAX_CHAIN) {
+  for (const rec of recs) bytes += rec.bytes ?? 0;
+  if (bytes > MAX_CONVERSATION_BYTES) {
+    throw new GatewayError(
+      'conversation_too_long',
+      `previous_response_id chain holds more than ${MAX_CONVERSATION_BYTES} bytes of stored responses`,
+      { param: 'previous_response_id' },
+    );
+  }
+  const missing = recs.length === 0 ? id : recs.at(-1)!.response.previous_response_id;
+  if (missing) {
+    if (recs.length >= MAX_CHAIN) {
       throw new GatewayError(
         'conversation_too_long',
         `previous_response_id chain is longer than ${MAX_CHAIN}`,
@@ -69,28 +77,15 @@ async function conversation(
         },
       );
     }
-    const rec = await store.get(team, next);
-    if (!rec) {
-      throw new GatewayError(
-        'previous_response_not_found',
-        `Previous response with id '${next}' not found.`,
-        {
-          param: 'previous_response_id',
-        },
-      );
-    }
-    bytes += rec.bytes ?? 0;
-    if (bytes > MAX_CONVERSATION_BYTES) {
-      throw new GatewayError(
-        'conversation_too_long',
-        `previous_response_id chain holds more than ${MAX_CONVERSATION_BYTES} bytes of stored responses`,
-        { param: 'previous_response_id' },
-      );
-    }
-    turns.push([...rec.input, ...(rec.response.output as ResponsesInputItem[])]);
-    next = rec.response.previous_response_id;
+    throw new GatewayError(
+      'previous_response_not_found',
+      `Previous response with id '${missing}' not found.`,
+      {
+        param: 'previous_response_id',
+      },
+    );
   }
-  return turns.reverse().flat();
+  return recs.reverse().flatMap((rec) => [...rec.input, ...(rec.response.output as ResponsesInputItem[])]);
 }
 
 /** OpenAI gives every stored input item an id; items that came without one get one here. */

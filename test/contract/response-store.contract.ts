@@ -50,7 +50,11 @@ export interface ResponseStoreFactory {
 const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
 const DAY = 86_400_000;
 
-function record(team: string, id: string, over: { createdAt?: number; text?: string } = {}): StoredResponse {
+function record(
+  team: string,
+  id: string,
+  over: { createdAt?: number; text?: string; prev?: string } = {},
+): StoredResponse {
   return {
     id,
     team,
@@ -64,7 +68,7 @@ function record(team: string, id: string, over: { createdAt?: number; text?: str
       object: 'response',
       created_at: Math.floor((over.createdAt ?? T0) / 1000),
       status: 'completed',
-      previous_response_id: null,
+      previous_response_id: over.prev ?? null,
       output: [
         {
           type: 'message',
@@ -178,6 +182,41 @@ export function responseStoreContract(factory: ResponseStoreFactory): void {
         expect(await o.rows()).toEqual({ responses: 1, items: 2 });
         expect((await o.store.get('alpha', 'resp_new'))?.id).toBe('resp_new');
       }
+    });
+
+    it('chain: previous_response_id links newest first, bounded by depth and bytes, scoped by team', async () => {
+      const o = await open();
+      const ids = ['c1', 'c2', 'c3', 'c4', 'c5'];
+      const recs = ids.map((id, i) =>
+        record('alpha', id, { createdAt: T0 + i, ...(i > 0 ? { prev: ids[i - 1]! } : {}) }),
+      );
+      // The older turns written, the newer ones (possibly) still queued: one chain across both.
+      for (const r of recs.slice(0, 3)) await o.store.put(r);
+      if (o.rows) await until(async () => (await o.rows!()).responses === 3 || undefined, 'three rows');
+      for (const r of recs.slice(3)) await o.store.put(r);
+      const wide = { maxDepth: 1000, maxBytes: 1 << 30 };
+      const chainIds = async (team: string, id: string, bounds = wide) =>
+        (await o.store.chain(team, id, bounds)).map((r) => r.id);
+      expect(await chainIds('alpha', 'c5')).toEqual(['c5', 'c4', 'c3', 'c2', 'c1']);
+      const full = await o.store.chain('alpha', 'c5', wide);
+      expect(full[2]).toMatchObject({
+        id: 'c3',
+        team: 'alpha',
+        input: recs[2]!.input,
+        response: recs[2]!.response,
+      });
+      expect(await chainIds('alpha', 'c3')).toEqual(['c3', 'c2', 'c1']);
+      expect(await chainIds('beta', 'c5')).toEqual([]);
+      expect(await chainIds('alpha', 'c5', { maxDepth: 2, maxBytes: 1 << 30 })).toEqual(['c5', 'c4']);
+      const b = full[0]!.bytes!;
+      expect(await chainIds('alpha', 'c5', { maxDepth: 1000, maxBytes: b })).toEqual(['c5', 'c4']);
+      expect(await chainIds('alpha', 'c5', { maxDepth: 1000, maxBytes: b - 1 })).toEqual(['c5']);
+      // A missing link ends the chain there: the last record names the id that was not found.
+      expect(await o.store.delete('alpha', 'c2')).toBe(true);
+      const cut = await o.store.chain('alpha', 'c5', wide);
+      expect(cut.map((r) => r.id)).toEqual(['c5', 'c4', 'c3']);
+      expect(cut.at(-1)!.response.previous_response_id).toBe('c2');
+      expect(await chainIds('alpha', 'c2')).toEqual([]);
     });
 
     it('sweep: expired responses go in several small transactions, live ones stay', async (ctx) => {
