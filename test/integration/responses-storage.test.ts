@@ -176,6 +176,9 @@ describe('SQLite (the default): stored responses survive a restart', () => {
       'the log line',
     );
     expect((line.err as { message: string }).message).toMatch(/more than responses\.max_size \(2048\)/);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toContain('switchyard_stored_responses_total{result="refused"} 1\n');
+    expect(metrics).toContain('switchyard_stored_responses_total{result="written"} 1\n');
   });
 
   it('a response past responses.retention is gone: 404, and not continued', async () => {
