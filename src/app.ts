@@ -119,6 +119,7 @@ export async function buildApp(
     adminKey: () => state.runtime.config.adminKey,
   });
   state.storage = storage;
+  if (storage.responses) state.useResponseStore(storage.responses);
   let credentialsSeen = await applyStoredCredentials(state, storage, app.log, '');
   // Another instance may add or delete a stored credential: a cheap re-read (a few rows) picks it up.
   const credentialsTimer =

@@ -142,6 +142,8 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
 
 const DEFAULT_RESPONSES_RETENTION_MS = 30 * 24 * 3600 * 1000;
 const DEFAULT_RESPONSES_MAX_STORED = 10_000;
+/** A request's input is at most the body limit's default; its answer is small next to it. */
+const DEFAULT_RESPONSES_MAX_BYTES = 16 * 1024 * 1024;
 const DEFAULT_AUDIO_MAX_FILE_BYTES = 25 * 1024 * 1024;
 
 function resolveResponses(raw: RawConfig, issues: string[]): GatewayConfig['responses'] {
@@ -153,7 +155,13 @@ function resolveResponses(raw: RawConfig, issues: string[]): GatewayConfig['resp
       issues.push("responses.retention: must be a positive duration such as '30d'");
     else retentionMs = ms;
   }
-  return { retentionMs, maxStored: r.max_stored ?? DEFAULT_RESPONSES_MAX_STORED };
+  let maxBytes = DEFAULT_RESPONSES_MAX_BYTES;
+  if (r.max_size !== undefined) {
+    const b = parseSize(r.max_size);
+    if (b === undefined || b <= 0) issues.push("responses.max_size: must be a size such as '10mb'");
+    else maxBytes = b;
+  }
+  return { retentionMs, maxStored: r.max_stored ?? DEFAULT_RESPONSES_MAX_STORED, maxBytes };
 }
 
 function resolveAudio(raw: RawConfig, issues: string[]): GatewayConfig['audio'] {

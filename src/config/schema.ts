@@ -261,6 +261,7 @@ export const RawConfigSchema = T.Object(
         {
           retention: T.Optional(Duration),
           max_stored: T.Optional(T.Integer({ minimum: 1 })),
+          max_size: T.Optional(Size),
         },
         { additionalProperties: false },
       ),

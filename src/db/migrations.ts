@@ -136,8 +136,50 @@ const m001: Migration = {
   },
 };
 
+/** Stored Responses API responses and the item index behind `item_reference`. */
+const m002: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('responses')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('team_id', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('previous_response_id', 'text')
+      .addColumn('bytes', 'integer', (c) => c.notNull())
+      .addColumn('body', 'text', (c) => c.notNull())
+      .execute();
+    // The retention sweep deletes by expiry, oldest first.
+    await db.schema
+      .createIndex('responses_expires_idx')
+      .ifNotExists()
+      .on('responses')
+      .column('expires_at')
+      .execute();
+    await db.schema
+      .createTable('response_items')
+      .ifNotExists()
+      .addColumn('team_id', 'text', (c) => c.notNull())
+      .addColumn('item_id', 'text', (c) => c.notNull())
+      .addColumn('response_id', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      // A client may send the same item (say, an earlier output) in several requests: one row per holder.
+      .addPrimaryKeyConstraint('response_items_pk', ['team_id', 'item_id', 'response_id'])
+      .execute();
+    // Deleting a response (or sweeping it) deletes its index rows.
+    await db.schema
+      .createIndex('response_items_response_idx')
+      .ifNotExists()
+      .on('response_items')
+      .column('response_id')
+      .execute();
+  },
+};
+
 export const CORE_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_core': m001,
+  '0002_responses': m002,
 };
 
 /** Every migration the gateway applies; other features' tables join here under later names. */

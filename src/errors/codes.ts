@@ -118,6 +118,7 @@ export const ERROR_CODES = spec({
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
   budget_exceeded: { status: 429, type: 'rate_limit_error', variants: { 402: 'permission_error' } },
   limits_unavailable: { status: 503, type: 'server_error' },
+  response_store_unavailable: { status: 503, type: 'server_error' },
 
   // Jobs (docs/jobs.md).
   unknown_job_type: { status: 400, type: 'invalid_request_error' },

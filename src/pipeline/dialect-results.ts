@@ -15,8 +15,11 @@ export type CountTokensResult = { raw: string } | { input_tokens: number };
 /** A Responses stream: canonical chunks, and what delivery needs to frame and store them. */
 export interface ResponsesStream extends ChunkStream<ChatCompletionChunk> {
   prepared: PreparedResponse;
-  /** Stores the response delivery assembled (when the request asked to store it). */
-  save(response: ResponseObject): void;
+  /**
+   * Stores the response delivery assembled (when the request asked to store it); resolves when the
+   * next turn can find it, and never rejects.
+   */
+  save(response: ResponseObject): Promise<void>;
 }
 
 /** Errors the upstream already sent to the client in its own stream: delivery must not repeat them. */

@@ -308,7 +308,7 @@ export async function executeResponses(
   const p = await prepareResponse(ctx.body, store, ctx.caller.team);
   const completion = await completeCanonical(ctx, span, p.canonical);
   const response = toResponseObject(completion, p.ctx);
-  saveResponse(store, ctx.caller.team, p, response, storeErrorLogger(ctx));
+  await saveResponse(store, ctx.caller.team, p, response, storeErrorLogger(ctx));
   return response;
 }
 

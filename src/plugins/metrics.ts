@@ -129,6 +129,36 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
       this.set(state.storage?.requestLog?.buffered ?? 0);
     },
   });
+  // Stored Responses API responses (services/response-store.ts), read at scrape time like the log's.
+  const responseStats = () => state.storage?.responses?.stats;
+  new Counter({
+    name: 'switchyard_stored_responses_total',
+    help: 'Stored responses by result: written to the database, refused (over responses.max_size or the item bound, or the write queue full), or swept after their retention.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const st = responseStats();
+      for (const result of ['written', 'refused', 'swept'] as const) this.inc({ result }, st?.[result] ?? 0);
+    },
+  });
+  new Counter({
+    name: 'switchyard_stored_responses_write_errors_total',
+    help: 'Failed stored-response batch writes (each is retried with backoff).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(responseStats()?.writeErrors ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_stored_responses_queued',
+    help: 'Stored responses waiting in memory for the database.',
+    registers: [registry],
+    collect() {
+      this.set(state.storage?.responses?.buffered ?? 0);
+    },
+  });
   const listenerErrors = new Counter({
     name: 'switchyard_event_listener_errors_total',
     help: 'Event subscribers that threw; the request that emitted is never affected.',

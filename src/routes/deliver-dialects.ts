@@ -103,9 +103,12 @@ export async function* responsesFrames(
     for await (const chunk of stream) {
       for (const ev of enc.push(chunk)) yield frame(ev);
     }
-    for (const ev of enc.end()) yield frame(ev);
+    const tail = enc.end();
     const response = enc.result();
-    if (response) stream.save(response);
+    // Stored before the last event goes out: a client that continues once it sees the response
+    // completed finds it, on any instance.
+    if (response) await stream.save(response);
+    for (const ev of tail) yield frame(ev);
     ok = true;
   } catch (err) {
     if (ctx.signal.aborted) return;

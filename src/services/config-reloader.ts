@@ -80,6 +80,7 @@ const RESTART_ONLY: ReadonlyArray<{ key: string; get: (c: GatewayConfig) => unkn
   // The response store is sized once, and the audio routes' multipart limit is set when they register.
   { key: 'responses.retention', get: (c) => c.responses.retentionMs },
   { key: 'responses.max_stored', get: (c) => c.responses.maxStored },
+  { key: 'responses.max_size', get: (c) => c.responses.maxBytes },
   { key: 'audio.max_file_size', get: (c) => c.audio.maxFileBytes },
 ];
 

@@ -29,10 +29,11 @@ export class GatewayState {
   /** Per-target in-flight counts and latency averages for the routing strategies. */
   readonly targetStats = new TargetStats();
   /**
-   * Stored Responses API responses. In memory (bounded, with the configured retention) until the
-   * database layer lands; sized at startup, so a reload does not resize it.
+   * Stored Responses API responses: the database's (`useResponseStore`, set by app.ts once storage is
+   * open). A state without storage (the `switchyard worker` process, pipeline tests) keeps them in
+   * memory, bounded by `responses.max_stored`. Sized at startup, so a reload does not resize it.
    */
-  readonly responses: ResponseStore;
+  private responseStore: ResponseStore;
   private breakerRegistry: CircuitBreakerRegistry | undefined;
   private deps: PipelineDeps | undefined;
   /**
@@ -58,15 +59,26 @@ export class GatewayState {
   ) {
     this.loaded = config;
     this.current = new Runtime(config, this.pools);
-    this.responses = new MemoryResponseStore({
+    this.responseStore = new MemoryResponseStore({
       maxEntries: config.responses.maxStored,
       retentionMs: config.responses.retentionMs,
+      maxBytes: config.responses.maxBytes,
     });
     this.events = new EventBus(opts.onListenerError ? { onListenerError: opts.onListenerError } : {});
   }
 
   get runtime(): Runtime {
     return this.current;
+  }
+
+  get responses(): ResponseStore {
+    return this.responseStore;
+  }
+
+  /** Replaces the response store (before the server listens); the caller closes the store it gives. */
+  useResponseStore(store: ResponseStore): void {
+    this.responseStore = store;
+    this.deps = undefined;
   }
 
   /** Circuit breakers, shared through Redis when configured. Created once, before the server listens. */

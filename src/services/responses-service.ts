@@ -13,7 +13,9 @@ import type { ResponseStore } from './response-store.js';
  */
 
 /** Longest previous_response_id chain followed; deeper histories are a client bug or a loop. */
-const MAX_CHAIN = 1_000;
+export const MAX_CHAIN = 1_000;
+/** Stored JSON loaded for one request's history at most: every turn is bounded, so is their sum. */
+export const MAX_CONVERSATION_BYTES = 64 * 1024 * 1024;
 
 export interface PreparedResponse {
   ctx: ResponseContext;
@@ -54,10 +56,19 @@ async function conversation(
   team: string,
 ): Promise<ResponsesInputItem[]> {
   if (id === undefined) return [];
-  const turns: ResponsesInputItem[][] = [];
-  let next: string | null | undefined = id;
-  while (next) {
-    if (turns.length >= MAX_CHAIN) {
+  const recs = await store.chain(team, id, { maxDepth: MAX_CHAIN, maxBytes: MAX_CONVERSATION_BYTES });
+  let bytes = 0;
+  for (const rec of recs) bytes += rec.bytes ?? 0;
+  if (bytes > MAX_CONVERSATION_BYTES) {
+    throw new GatewayError(
+      'conversation_too_long',
+      `previous_response_id chain holds more than ${MAX_CONVERSATION_BYTES} bytes of stored responses`,
+      { param: 'previous_response_id' },
+    );
+  }
+  const missing = recs.length === 0 ? id : recs.at(-1)!.response.previous_response_id;
+  if (missing) {
+    if (recs.length >= MAX_CHAIN) {
       throw new GatewayError(
         'conversation_too_long',
         `previous_response_id chain is longer than ${MAX_CHAIN}`,
@@ -66,20 +77,15 @@ async function conversation(
         },
       );
     }
-    const rec = await store.get(team, next);
-    if (!rec) {
-      throw new GatewayError(
-        'previous_response_not_found',
-        `Previous response with id '${next}' not found.`,
-        {
-          param: 'previous_response_id',
-        },
-      );
-    }
-    turns.push([...rec.input, ...(rec.response.output as ResponsesInputItem[])]);
-    next = rec.response.previous_response_id;
+    throw new GatewayError(
+      'previous_response_not_found',
+      `Previous response with id '${missing}' not found.`,
+      {
+        param: 'previous_response_id',
+      },
+    );
   }
-  return turns.reverse().flat();
+  return recs.reverse().flatMap((rec) => [...rec.input, ...(rec.response.output as ResponsesInputItem[])]);
 }
 
 /** OpenAI gives every stored input item an id; items that came without one get one here. */
@@ -91,16 +97,23 @@ function withIds(items: ResponsesInputItem[]): ResponsesInputItem[] {
   });
 }
 
-/** Stores a finished response when the request asked for it; a failed write is reported, not thrown. */
-export function saveResponse(
+/**
+ * Stores a finished response when the request asked for it, resolving when the store says the next
+ * turn can find it (see ResponseStore.put); a failed or refused write is reported, never thrown.
+ */
+export async function saveResponse(
   store: ResponseStore,
   team: string,
   p: PreparedResponse,
   response: ResponseObject,
   onError: (err: unknown) => void,
-): void {
+): Promise<void> {
   if (!p.ctx.store) return;
-  store.put({ id: response.id, team, createdAt: Date.now(), response, input: p.input }).catch(onError);
+  try {
+    await store.put({ id: response.id, team, createdAt: Date.now(), response, input: p.input });
+  } catch (err) {
+    onError(err);
+  }
 }
 
 export function deletedResponse(id: string) {

@@ -1,4 +1,5 @@
 import { type DbHandle, openDatabase } from '../db/connect.js';
+import { ResponseRows } from '../db/response-rows.js';
 import { Store } from '../db/store.js';
 import type { GatewayConfig } from '../types/config.js';
 import { AdminGuard, Identifier } from './auth/identify.js';
@@ -6,6 +7,7 @@ import { CredentialService } from './credentials.js';
 import { KeyService } from './keys.js';
 import { Pricing } from './pricing.js';
 import { RequestLogWriter } from './request-log.js';
+import { DbResponseStore } from './response-store.js';
 import { SecretBox } from './secret-box.js';
 import { TeamService } from './teams.js';
 
@@ -27,8 +29,13 @@ export interface Storage {
   adminGuard: AdminGuard;
   /** Undefined when `request_log.enabled` is false, and in the CLI. */
   requestLog: RequestLogWriter | undefined;
+  /** Stored Responses API responses; undefined in the CLI. */
+  responses: DbResponseStore | undefined;
   close(): Promise<void>;
 }
+
+/** Longest a PostgreSQL-backed response waits for its stored row before it is answered anyway. */
+const AWAIT_COMMIT_MS = 2_000;
 
 export interface OpenStorageOptions {
   /** The live config's admin key (it changes on reload); default: the one in `config`. */
@@ -59,6 +66,17 @@ export async function openStorage(config: GatewayConfig, opts: OpenStorageOption
     opts.role === 'gateway' && config.requestLog.enabled
       ? new RequestLogWriter(store, config.requestLog, opts.log)
       : undefined;
+  const responses =
+    opts.role === 'gateway'
+      ? new DbResponseStore(new ResponseRows(handle), {
+          retentionMs: config.responses.retentionMs,
+          maxBytes: config.responses.maxBytes,
+          log: opts.log,
+          // PostgreSQL is shared by instances behind one address: answer once the row is committed, so
+          // the next turn finds it wherever it lands. SQLite is one process's: its queue serves it.
+          awaitCommitMs: handle.kind === 'postgres' ? AWAIT_COMMIT_MS : 0,
+        })
+      : undefined;
   return {
     handle,
     store,
@@ -69,8 +87,10 @@ export async function openStorage(config: GatewayConfig, opts: OpenStorageOption
     identifier: new Identifier(config.auth, keys),
     adminGuard: new AdminGuard(opts.adminKey ?? (() => config.adminKey), config.adminAllowIps, keys),
     requestLog,
+    responses,
     async close() {
       await requestLog?.close();
+      await responses?.close();
       await keys.close();
       await handle.close();
     },

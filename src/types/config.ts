@@ -239,8 +239,11 @@ export interface GatewayConfig extends StorageConfig {
   cache?: CacheSpec;
   /** Whether /health shows dependency and provider details without the admin key. */
   health: { exposeDetails: boolean };
-  /** Stored Responses API responses (`store: true`): how long they live and how many are kept. */
-  responses: { retentionMs: number; maxStored: number };
+  /**
+   * Stored Responses API responses (`store: true`): how long they live, how many the in-memory store
+   * keeps (processes without the database), and the largest one stored (JSON).
+   */
+  responses: { retentionMs: number; maxStored: number; maxBytes: number };
   /** Audio uploads (transcriptions, translations). */
   audio: { maxFileBytes: number };
   /** The admin key (SWITCHYARD_ADMIN_KEY); when set, admin-only details require it. */
