@@ -136,8 +136,16 @@ const m001: Migration = {
   },
 };
 
+/** The cache namespaces a key may choose with `x-switchyard-cache-namespace` (JSON array; null: none). */
+const m002: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.alterTable('api_keys').addColumn('cache_namespaces', 'text').execute();
+  },
+};
+
 export const CORE_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_core': m001,
+  '0002_key_cache_namespaces': m002,
 };
 
 /** Every migration the gateway applies; other features' tables join here under later names. */

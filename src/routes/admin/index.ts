@@ -101,6 +101,7 @@ type KeyBody = {
   allowed_models?: string[] | null;
   limits?: KeyInput['limits'];
   budget?: { daily_micro_usd?: number; monthly_micro_usd?: number; total_micro_usd?: number } | null;
+  cache_namespaces?: string[] | null;
   require_signature?: boolean;
   metadata?: Record<string, unknown>;
   expires_at?: string | null;
@@ -115,6 +116,7 @@ function keyPatch(b: KeyBody): KeyPatch {
   if (b.allowed_models !== undefined) p.allowedModels = b.allowed_models;
   if (b.limits !== undefined) p.limits = b.limits;
   if (b.budget !== undefined) p.budget = b.budget === null ? null : budgetFromApi(b.budget);
+  if (b.cache_namespaces !== undefined) p.cacheNamespaces = b.cache_namespaces;
   if (b.require_signature !== undefined) p.requireSignature = b.require_signature;
   if (b.metadata !== undefined) p.metadata = b.metadata;
   const exp = parseExpiry(b.expires_at);
@@ -231,6 +233,7 @@ export default async function adminRoutes(app: FastifyInstance, opts: AdminRoute
         ...(p.allowedModels !== undefined ? { allowedModels: p.allowedModels } : {}),
         ...(p.limits !== undefined ? { limits: p.limits } : {}),
         ...(p.budget !== undefined ? { budget: p.budget } : {}),
+        ...(p.cacheNamespaces !== undefined ? { cacheNamespaces: p.cacheNamespaces } : {}),
         ...(p.requireSignature !== undefined ? { requireSignature: p.requireSignature } : {}),
         ...(p.metadata !== undefined ? { metadata: p.metadata } : {}),
         ...(p.expiresAt !== undefined ? { expiresAt: p.expiresAt } : {}),
