@@ -87,6 +87,30 @@ tiers:
     expect(parse('auth: { mode: keys }').auth.tiers).toEqual(['free', 'pro', 'enterprise', 'unlimited']);
   });
 
+  it('a team names a tier for its team-wide limits; its own fields override the tier', () => {
+    const l = parse(`
+tiers:
+  plan: { rpm: 100, tpd: 5000, budget: { daily: 2, total: 50 } }
+limits:
+  teams:
+    acme: { tier: plan, rpm: 7, budget: { daily: 1 } }
+    solo: { tier: free }`).limits;
+    expect(l.teams.get('acme')).toEqual({
+      rates: [
+        { name: 'tpd', unit: 'tokens', limit: 5000, windowMs: 86_400_000 },
+        { name: 'rpm', unit: 'requests', limit: 7, windowMs: 60_000 },
+      ],
+      budget: { dailyMicros: 1_000_000, monthlyMicros: undefined, totalMicros: 50_000_000 },
+    });
+    expect(l.teams.get('solo')?.rates.map((r) => [r.name, r.limit])).toEqual([
+      ['rpm', 10],
+      ['tpm', 20_000],
+    ]);
+    expect(issues('limits: { teams: { acme: { tier: gold } } }')).toContain(
+      'limits.teams.acme.tier: unknown tier "gold" (known: free, pro, enterprise, unlimited)',
+    );
+  });
+
   it('refuses the old auth.tiers list, naming the path and where tiers go now', () => {
     const found = issues('auth: { mode: keys, tiers: [free, gold] }');
     expect(found).toHaveLength(1);
