@@ -173,7 +173,11 @@ export async function buildApp(
     storage,
     // A credential added or deleted through the API reaches this instance's key pools at once.
     onCredentialsChanged: () => applyStoredCredentials(state, storage, app.log),
-    limits: { service: limits, spec: () => state.runtime.config.limits },
+    limits: {
+      service: limits,
+      spec: () => state.runtime.config.limits,
+      anonymous: () => state.runtime.config.auth.mode === 'none',
+    },
   });
   // pino's Logger and Fastify's logger are the same object; Fastify only types the narrower interface.
   const jobSetup = config.jobs.enabled ? createJobService(state, app.log as unknown as Logger) : undefined;

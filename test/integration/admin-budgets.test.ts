@@ -70,7 +70,10 @@ models:
   m: { targets: [{ provider: up, model: gpt-test }], retry: { attempts: 1 } }
 tiers:
   capped: { rpm: 1000, budget: { daily: 0.01 } }
+  # Callers without identity would share this cap, but with auth on there are none: no row for it.
+  anon: { budget: { daily: 1 } }
 limits:
+  anonymous_tier: anon
   teams: { acme: { budget: { monthly: 1 } } }
 ${extra}`,
     { env },

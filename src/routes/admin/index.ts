@@ -162,7 +162,7 @@ export interface AdminRouteOptions {
   /** Called after a stored credential is added or deleted. */
   onCredentialsChanged?: () => Promise<void>;
   /** Spend caps for /admin/usage: the service that enforces them and the current limits config. */
-  limits?: { service: LimitsService; spec: () => LimitsSpec };
+  limits?: { service: LimitsService; spec: () => LimitsSpec; anonymous: () => boolean };
 }
 
 export default async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions): Promise<void> {
@@ -323,7 +323,13 @@ export default async function adminRoutes(app: FastifyInstance, opts: AdminRoute
           ...(q.model !== undefined ? { model: q.model } : {}),
         }),
         opts.limits
-          ? budgetReport(opts.limits.service, opts.limits.spec(), store, { team, key: q.key })
+          ? budgetReport(
+              opts.limits.service,
+              opts.limits.spec(),
+              store,
+              { team, key: q.key },
+              opts.limits.anonymous(),
+            )
           : { rows: [], truncated: false },
       ]);
       return {

@@ -33,13 +33,16 @@ function keyCaller(k: KeyRecord): LimitCaller {
  * what is left, read from the limiter backend that enforces them. Keys with no cap of their own or of
  * their tier add no key rows; a team's row appears once, whether it comes from a key or from
  * `limits.teams`. Callers with no key are reported by team: `none` (auth off) has the anonymous tier's
- * cap as its team's, exactly as admission charges it.
+ * cap as its team's, exactly as admission charges it. JWT users are not listed: the gateway keeps no list
+ * of them (their teams' caps are, when `limits.teams` sets them).
  */
 export async function budgetReport(
   limits: LimitsService,
   spec: LimitsSpec,
   source: BudgetReportSource,
   filter: { team?: string | undefined; key?: string | undefined },
+  /** Whether callers without a key exist (auth `none`): then team `none` is reported too. */
+  anonymous: boolean,
 ): Promise<{ rows: BudgetUsageRow[]; truncated: boolean }> {
   if (!spec.enabled) return { rows: [], truncated: false };
   const callers: LimitCaller[] = [];
@@ -70,7 +73,7 @@ export async function budgetReport(
         b.dailyMicros !== undefined || b.monthlyMicros !== undefined || b.totalMicros !== undefined;
       if (capped && (filter.team === undefined || filter.team === team)) callers.push({ team });
     }
-    if (filter.team === undefined || filter.team === 'none') callers.push({ team: 'none' });
+    if (anonymous && (filter.team === undefined || filter.team === 'none')) callers.push({ team: 'none' });
   }
   return { rows: await limits.budgetUsage(spec, callers), truncated };
 }
