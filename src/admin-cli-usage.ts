@@ -5,7 +5,7 @@ export const ADMIN_USAGE = `Administration (same services as /admin; use --confi
   teams create <id> [--name N]              create a team
   teams list
   keys create --team T [--name N] [--user U] [--tier T] [--role user|team_admin]
-              [--models a,b] [--expires ISO-8601] [--require-signature]
+              [--models a,b] [--cache-namespaces a,b|*] [--expires ISO-8601] [--require-signature]
                                             create a key; prints its secret once
   keys list [--team T] [--include-revoked]
   keys get <id>

@@ -144,6 +144,7 @@ async function keys(
         ...(str(v.tier) ? { tier: str(v.tier)! } : {}),
         ...(role ? { role } : {}),
         ...(str(v.models) ? { allowedModels: str(v.models)!.split(',') } : {}),
+        ...(str(v['cache-namespaces']) ? { cacheNamespaces: str(v['cache-namespaces'])!.split(',') } : {}),
         ...(expiresAt !== undefined ? { expiresAt } : {}),
         ...(v['require-signature'] === true ? { requireSignature: true } : {}),
       });

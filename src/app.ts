@@ -28,7 +28,7 @@ import { GatewayState } from './services/gateway-state.js';
 import { registerJobMetrics } from './services/jobs/job-metrics.js';
 import type { JobService } from './services/jobs/job-service.js';
 import { createJobService } from './services/jobs/setup.js';
-import { LimitsService, type PriceOf } from './services/limits/limits-service.js';
+import { LimitsService, type PriceOf, pricesFrom } from './services/limits/limits-service.js';
 import { subscribeRequestLog } from './services/request-log.js';
 import { warnBreakerConflicts } from './services/runtime.js';
 import { openStorage, type Storage } from './services/storage.js';
@@ -141,7 +141,11 @@ export async function buildApp(
       'auth.mode is none on a non-loopback address: anyone who can reach this port can spend your provider keys',
     );
   }
-  const limits = new LimitsService({ redis: config.redis, log: app.log, priceOf: opts.priceOf });
+  const limits = new LimitsService({
+    redis: config.redis,
+    log: app.log,
+    priceOf: opts.priceOf ?? pricesFrom(storage.pricing),
+  });
   if (metrics) limits.observer = createLimitsObserver(metrics.registry);
   if (config.limits.enabled) await limits.start();
   state.stages = { ...state.stages, admit: limitsAdmit(limits) };
@@ -183,6 +187,11 @@ export async function buildApp(
     // A credential added or deleted through the API reaches this instance's key pools at once.
     onCredentialsChanged: async () => {
       credentialsSeen = await applyStoredCredentials(state, storage, app.log, '');
+    },
+    limits: {
+      service: limits,
+      spec: () => state.runtime.config.limits,
+      anonymous: () => state.runtime.config.auth.mode === 'none',
     },
   });
   // pino's Logger and Fastify's logger are the same object; Fastify only types the narrower interface.

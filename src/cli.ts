@@ -38,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
       tier: { type: 'string' },
       role: { type: 'string' },
       models: { type: 'string' },
+      'cache-namespaces': { type: 'string' },
       expires: { type: 'string' },
       'require-signature': { type: 'boolean' },
       'include-revoked': { type: 'boolean' },

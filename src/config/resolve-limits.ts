@@ -82,8 +82,31 @@ export function resolveLimits(raw: RawConfig, issues: string[]): LimitsSpec {
   for (const [path, r] of Object.entries(l.routes ?? {}))
     routes.set(path, { rates: rates(r), per: r.per ?? 'caller' });
   const teams = new Map<string, { rates: RateRule[]; budget: BudgetCaps }>();
-  for (const [team, t] of Object.entries(l.teams ?? {}))
-    teams.set(team, { rates: rates(t), budget: budget(t.budget) });
+  for (const [team, t] of Object.entries(l.teams ?? {})) {
+    let base: TierSpec | undefined;
+    if (t.tier !== undefined) {
+      base = tiers.get(t.tier);
+      if (!base) {
+        issues.push(
+          `limits.teams.${team}.tier: unknown tier "${t.tier}" (known: ${[...tiers.keys()].join(', ')})`,
+        );
+      }
+    }
+    // A team naming a tier gets that tier's rates and caps team-wide; its own fields override them.
+    const own = rates(t);
+    const merged = base ? [...base.rates.filter((r) => !own.some((o) => o.name === r.name)), ...own] : own;
+    const caps = budget(t.budget);
+    teams.set(team, {
+      rates: merged,
+      budget: base
+        ? {
+            dailyMicros: caps.dailyMicros ?? base.budget.dailyMicros,
+            monthlyMicros: caps.monthlyMicros ?? base.budget.monthlyMicros,
+            totalMicros: caps.totalMicros ?? base.budget.totalMicros,
+          }
+        : caps,
+    });
+  }
   return {
     enabled: l.enabled ?? (raw.limits !== undefined || raw.tiers !== undefined),
     tiers,

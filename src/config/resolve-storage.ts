@@ -5,16 +5,21 @@ import type { Env } from './env.js';
 import type { RawConfig } from './schema.js';
 
 export const DEFAULT_DB_PATH = './data/switchyard.db';
-export const DEFAULT_TIERS = ['free', 'pro', 'enterprise', 'unlimited'];
 export const MAX_KEY_CACHE_TTL_MS = 5_000;
 const DAY_MS = 86_400_000;
 
 /** Storage, auth, request log and pricing: defaults, durations, env (DATABASE_URL, SWITCHYARD_SECRET_KEY). */
-export function resolveStorage(raw: RawConfig, env: Env, issues: string[]): StorageConfig {
+export function resolveStorage(
+  raw: RawConfig,
+  env: Env,
+  issues: string[],
+  /** The tiers defined under `tiers:` (built-ins included): the names keys and tokens may carry. */
+  tierNames: readonly string[],
+): StorageConfig {
   return {
     database: resolveDatabase(raw, env, issues),
     requestLog: resolveRequestLog(raw, issues),
-    auth: resolveAuth(raw, issues),
+    auth: resolveAuth(raw, issues, tierNames),
     pricing: new Map<string, PriceSpec>(
       Object.entries(raw.pricing ?? {}).map(([m, p]) => [m, { input: p.input, output: p.output ?? 0 }]),
     ),
@@ -72,12 +77,23 @@ function resolveRequestLog(raw: RawConfig, issues: string[]): RequestLogSpec {
   };
 }
 
-function resolveAuth(raw: RawConfig, issues: string[]): AuthSpec {
+function resolveAuth(raw: RawConfig, issues: string[], tierNames: readonly string[]): AuthSpec {
   const a = raw.auth ?? {};
   const mode = a.mode ?? 'none';
-  const tiers = a.tiers ?? DEFAULT_TIERS;
+  // Refused rather than migrated: a name listed here but not defined under `tiers:` had no limits of
+  // its own (its keys were limited as the anonymous tier), so no migration could keep what it meant.
+  if (a.tiers !== undefined) {
+    issues.push(
+      'auth.tiers: no longer supported. Tiers are defined once, under the top-level `tiers:` map ' +
+        '(e.g. `tiers: { gold: { rpm: 100, tpm: 50000 } }`; free, pro, enterprise and unlimited are built in), ' +
+        'and keys and tokens name one of them. Move each tier there and remove auth.tiers',
+    );
+  }
+  const tiers = [...tierNames];
   const defaultTier = a.default_tier ?? (tiers.includes('free') ? 'free' : tiers[0]!);
-  if (!tiers.includes(defaultTier)) issues.push(`auth.default_tier: '${defaultTier}' is not in auth.tiers`);
+  if (!tiers.includes(defaultTier)) {
+    issues.push(`auth.default_tier: unknown tier '${defaultTier}' (tiers: ${tiers.join(', ')})`);
+  }
   const ttl = dur(a.key_cache_ttl, 'auth.key_cache_ttl', MAX_KEY_CACHE_TTL_MS, issues);
   if (ttl > MAX_KEY_CACHE_TTL_MS)
     issues.push(`auth.key_cache_ttl: must be at most 5s (the revocation bound)`);

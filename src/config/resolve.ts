@@ -108,8 +108,8 @@ export function resolveConfig(raw: RawConfig, source: string, env: Env): Gateway
   const tracing = raw.tracing ?? {};
   const cache = resolveCache(raw.cache, issues);
   const adminKey = raw.admin?.key || undefined;
-  const storage = resolveStorage(raw, env, issues);
   const limits = resolveLimits(raw, issues);
+  const storage = resolveStorage(raw, env, issues, [...limits.tiers.keys()]);
   const jobs = resolveJobs(raw.jobs, raw.redis !== undefined, issues);
   if (issues.length > 0) throw new ConfigError(issues, source);
   return {

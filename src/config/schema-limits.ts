@@ -60,7 +60,15 @@ export const LimitsSchema = T.Object(
     teams: T.Optional(
       T.Record(
         T.String({ minLength: 1 }),
-        T.Object({ ...RateFields, budget: T.Optional(BudgetSchema) }, { additionalProperties: false }),
+        T.Object(
+          {
+            /** A tier (under `tiers:`) whose rates and budget the team gets team-wide; the fields here override. */
+            tier: T.Optional(T.String({ minLength: 1 })),
+            ...RateFields,
+            budget: T.Optional(BudgetSchema),
+          },
+          { additionalProperties: false },
+        ),
       ),
     ),
     redis_failure: T.Optional(T.Union([T.Literal('open'), T.Literal('closed')])),

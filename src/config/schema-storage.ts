@@ -81,7 +81,9 @@ export const AuthSchema = T.Object(
     ),
     /** Key cache TTL: the bound on how long a revoked key may still work on another instance (max 5s). */
     key_cache_ttl: T.Optional(Duration),
-    tiers: T.Optional(T.Array(T.String({ pattern: '^[a-z0-9][a-z0-9_-]*$' }), { minItems: 1 })),
+    /** Removed: tiers are defined under the top-level `tiers:`. Kept in the schema only to name it in the error. */
+    tiers: T.Optional(T.Unknown()),
+    /** The tier (a name under `tiers:`) of keys created without one and of tokens without a tier claim. */
     default_tier: T.Optional(T.String({ minLength: 1 })),
     jwt: T.Optional(JwtSchema),
     /** Per-key HMAC request signatures: how old a signed timestamp may be. */

@@ -177,9 +177,17 @@ const m002: Migration = {
   },
 };
 
+/** The cache namespaces a key may choose with `x-switchyard-cache-namespace` (JSON array; null: none). */
+const m003: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.alterTable('api_keys').addColumn('cache_namespaces', 'text').execute();
+  },
+};
+
 export const CORE_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_core': m001,
   '0002_responses': m002,
+  '0003_key_cache_namespaces': m003,
 };
 
 /** Every migration the gateway applies; other features' tables join here under later names. */

@@ -33,6 +33,8 @@ export interface KeyRecord {
   allowedModels: string[] | null;
   limits: KeyLimits | null;
   budget: KeyBudget | null;
+  /** Cache namespaces the key may choose besides its team's (`*`: any); null: none. */
+  cacheNamespaces: string[] | null;
   requireSignature: boolean;
   metadata: Record<string, unknown>;
   expiresAt: number | null;
@@ -51,6 +53,7 @@ export type KeyPatch = Partial<
     | 'allowedModels'
     | 'limits'
     | 'budget'
+    | 'cacheNamespaces'
     | 'requireSignature'
     | 'metadata'
     | 'expiresAt'
@@ -149,6 +152,7 @@ function toKey(r: ApiKeysTable): KeyRecord {
     allowedModels: r.allowed_models === null ? null : (JSON.parse(r.allowed_models) as string[]),
     limits: r.limits === null ? null : (JSON.parse(r.limits) as KeyLimits),
     budget: r.budget === null ? null : (JSON.parse(r.budget) as KeyBudget),
+    cacheNamespaces: r.cache_namespaces === null ? null : (JSON.parse(r.cache_namespaces) as string[]),
     requireSignature: r.require_signature === 1,
     metadata: parseObj(r.metadata),
     expiresAt: r.expires_at,
@@ -397,6 +401,7 @@ export class Store {
         allowed_models: k.allowedModels === null ? null : json(k.allowedModels),
         limits: k.limits === null ? null : json(k.limits),
         budget: k.budget === null ? null : json(k.budget),
+        cache_namespaces: k.cacheNamespaces === null ? null : json(k.cacheNamespaces),
         require_signature: k.requireSignature ? 1 : 0,
         metadata: json(k.metadata),
         expires_at: k.expiresAt,
@@ -464,6 +469,8 @@ export class Store {
       set.allowed_models = patch.allowedModels === null ? null : json(patch.allowedModels);
     if (patch.limits !== undefined) set.limits = patch.limits === null ? null : json(patch.limits);
     if (patch.budget !== undefined) set.budget = patch.budget === null ? null : json(patch.budget);
+    if (patch.cacheNamespaces !== undefined)
+      set.cache_namespaces = patch.cacheNamespaces === null ? null : json(patch.cacheNamespaces);
     if (patch.requireSignature !== undefined) set.require_signature = patch.requireSignature ? 1 : 0;
     if (patch.metadata !== undefined) set.metadata = json(patch.metadata);
     if (patch.expiresAt !== undefined) set.expires_at = patch.expiresAt;

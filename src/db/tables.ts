@@ -33,6 +33,8 @@ export interface ApiKeysTable {
   limits: string | null;
   /** JSON: budget fields, enforced by the budgets feature. */
   budget: string | null;
+  /** JSON array of cache namespaces the key may choose (`*`: any), or null for none but its team's. */
+  cache_namespaces: string | null;
   require_signature: number;
   metadata: string;
   expires_at: number | null;

@@ -112,6 +112,7 @@ export const ERROR_CODES = spec({
   team_exists: { status: 409, type: 'invalid_request_error' },
   invalid_team_id: { status: 400, type: 'invalid_request_error' },
   invalid_tier: { status: 400, type: 'invalid_request_error' },
+  invalid_cache_namespaces: { status: 400, type: 'invalid_request_error' },
   invalid_cursor: { status: 400, type: 'invalid_request_error' },
   secret_key_missing: { status: 400, type: 'invalid_request_error' },
   // Limits and budgets (docs/limits.md).

@@ -26,9 +26,30 @@ export interface KeyInput {
   allowedModels?: string[] | null;
   limits?: KeyLimits | null;
   budget?: KeyBudget | null;
+  cacheNamespaces?: string[] | null;
   requireSignature?: boolean;
   metadata?: Record<string, unknown>;
   expiresAt?: number | null;
+}
+
+/** At most this many cache namespaces per key: a grant list, not a data store. */
+export const MAX_CACHE_NAMESPACES = 32;
+/** The namespace header's own rule (cache-policy.ts), or `*` for any namespace. */
+const CACHE_NAMESPACE_RE = /^(\*|[A-Za-z0-9._:@/-]{1,128})$/;
+
+/** Throws `400 invalid_cache_namespaces` unless every name could be sent in the namespace header. */
+export function checkCacheNamespaces(list: readonly unknown[] | null | undefined): void {
+  if (list === null || list === undefined) return;
+  const bad = (why: string) =>
+    new GatewayError('invalid_cache_namespaces', `cache_namespaces ${why}.`, { param: 'cache_namespaces' });
+  if (list.length > MAX_CACHE_NAMESPACES) throw bad(`may list at most ${MAX_CACHE_NAMESPACES} namespaces`);
+  for (const n of list) {
+    if (typeof n !== 'string' || !CACHE_NAMESPACE_RE.test(n)) {
+      throw bad(
+        `entries must be "*" or 1 to 128 characters of letters, digits and . _ : @ / - (got ${JSON.stringify(n).slice(0, 140)})`,
+      );
+    }
+  }
 }
 
 /** A key as the API shows it: never the hash, never the secret. */
@@ -51,6 +72,7 @@ export function publicKey(k: KeyRecord) {
             monthly_micro_usd: k.budget.monthlyMicros ?? null,
             total_micro_usd: k.budget.totalMicros ?? null,
           },
+    cache_namespaces: k.cacheNamespaces,
     require_signature: k.requireSignature,
     metadata: k.metadata,
     expires_at: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
@@ -135,6 +157,7 @@ export class KeyService {
 
   async create(input: KeyInput): Promise<{ key: KeyRecord; secret: string }> {
     this.checkTier(input.tier);
+    checkCacheNamespaces(input.cacheNamespaces);
     const team = await this.store.getTeam(input.teamId);
     if (!team) {
       throw new GatewayError('team_not_found', `Team '${input.teamId}' does not exist.`, {
@@ -155,6 +178,7 @@ export class KeyService {
       allowedModels: input.allowedModels ?? null,
       limits: input.limits ?? null,
       budget: input.budget ?? null,
+      cacheNamespaces: input.cacheNamespaces ? [...new Set(input.cacheNamespaces)] : null,
       requireSignature: input.requireSignature ?? false,
       metadata: input.metadata ?? {},
       expiresAt: input.expiresAt ?? null,
@@ -178,6 +202,8 @@ export class KeyService {
 
   async update(id: string, patch: KeyPatch, teamId?: string): Promise<KeyRecord | undefined> {
     this.checkTier(patch.tier);
+    checkCacheNamespaces(patch.cacheNamespaces);
+    if (patch.cacheNamespaces) patch = { ...patch, cacheNamespaces: [...new Set(patch.cacheNamespaces)] };
     const key = await this.store.updateKey(id, patch, teamId);
     if (key) this.invalidate(key.hash);
     return key;

@@ -26,6 +26,8 @@ export interface Caller {
   allowedModels?: string[];
   limits?: CallerLimits;
   budget?: CallerBudget;
+  /** Cache namespaces the key may choose with `x-switchyard-cache-namespace` (`*`: any). */
+  cacheNamespaces?: string[];
   /** How the caller proved who it is. */
   via?: 'none' | 'key' | 'jwt' | 'admin_key';
   /** admin: the master key (every team); team_admin: a key that may manage its own team. */

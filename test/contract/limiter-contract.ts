@@ -173,6 +173,31 @@ export function limiterContract(name: string, factory: () => Promise<LimiterBack
       await b.close();
     });
 
+    it('budget usage separates reservations in flight from settled spend', async () => {
+      const b = await factory();
+      const c = { key: 'resv', capMicros: 10_000, amountMicros: 3000, ttlMs: 0 };
+      expect((await b.decide([], [c])).ok).toBe(true);
+      expect((await b.decide([], [c])).ok).toBe(true);
+      expect(await b.budgetUsage(['resv', 'none'])).toEqual([
+        { countedMicros: 6000, reservedMicros: 6000 },
+        { countedMicros: 0, reservedMicros: 0 },
+      ]);
+      // The first settles at 1000 (2000 given back), the second at 3500 (500 more).
+      await b.adjust([], [{ key: 'resv', deltaMicros: -2000, ttlMs: 0, releaseMicros: 3000 }]);
+      expect(await b.budgetUsage(['resv'])).toEqual([{ countedMicros: 4000, reservedMicros: 3000 }]);
+      await b.adjust([], [{ key: 'resv', deltaMicros: 500, ttlMs: 0, releaseMicros: 3000 }]);
+      expect(await b.budgetUsage(['resv'])).toEqual([{ countedMicros: 4500, reservedMicros: 0 }]);
+      // A settlement with nothing to correct still releases its reservation.
+      expect((await b.decide([], [c])).ok).toBe(true);
+      await b.adjust([], [{ key: 'resv', deltaMicros: 0, ttlMs: 0, releaseMicros: 3000 }]);
+      expect(await b.budgetUsage(['resv'])).toEqual([{ countedMicros: 7500, reservedMicros: 0 }]);
+      expect(await b.spent(['resv'])).toEqual([7500]);
+      await expect(
+        b.adjust([], [{ key: 'resv', deltaMicros: 0, ttlMs: 0, releaseMicros: -1 }]),
+      ).rejects.toThrow(LimiterInputError);
+      await b.close();
+    });
+
     it('budget reconciliation refunds and adds, never below zero; windows expire', async () => {
       const b = await factory();
       const c = { key: 'recon', capMicros: 5000, amountMicros: 3000, ttlMs: 0 };

@@ -28,6 +28,7 @@ function key(over: Partial<KeyRecord> & Pick<KeyRecord, 'id' | 'teamId'>): KeyRe
     allowedModels: null,
     limits: null,
     budget: null,
+    cacheNamespaces: null,
     requireSignature: false,
     metadata: {},
     expiresAt: null,
@@ -110,6 +111,7 @@ export function storeContract(factory: StoreFactory): void {
         allowedModels: ['gpt-4o', 'mock'],
         limits: { rpm: 60, tpm: 1000 },
         budget: { monthlyMicros: 5_000_000 },
+        cacheNamespaces: ['shared', 'org:faq'],
         requireSignature: true,
         metadata: { env: 'dev' },
         expiresAt: T0 + 1000,
@@ -139,8 +141,19 @@ export function storeContract(factory: StoreFactory): void {
 
     it('keys: update and revoke respect the team; revoke is idempotent', async () => {
       expect(await store.updateKey('k2', { name: 'x' }, 'alpha')).toBeUndefined();
-      const u = await store.updateKey('k2', { name: 'renamed', allowedModels: ['a'], limits: null }, 'beta');
-      expect(u).toMatchObject({ id: 'k2', name: 'renamed', allowedModels: ['a'], limits: null });
+      const u = await store.updateKey(
+        'k2',
+        { name: 'renamed', allowedModels: ['a'], limits: null, cacheNamespaces: ['*'] },
+        'beta',
+      );
+      expect(u).toMatchObject({
+        id: 'k2',
+        name: 'renamed',
+        allowedModels: ['a'],
+        limits: null,
+        cacheNamespaces: ['*'],
+      });
+      expect((await store.updateKey('k2', { cacheNamespaces: null }, 'beta'))?.cacheNamespaces).toBeNull();
       expect(await store.revokeKey('k2', T0 + 50, 'alpha')).toBeUndefined();
       expect((await store.getKey('k2'))?.revokedAt).toBeNull();
       expect((await store.revokeKey('k2', T0 + 50, 'beta'))?.revokedAt).toBe(T0 + 50);

@@ -304,16 +304,51 @@ tiers:
     },
   );
 
-  it('budgetUsage reads each cap and its spend without reserving', async () => {
+  it('budgetUsage reads each cap, its settled spend and its reservations in flight, without reserving', async () => {
     const s = service({ priceOf: price });
     const a = (await s.admit(bs(), input(caller, { promptTokens: 1000, maxTokens: 2000 }))) as Admission;
-    await s.settle(a.ticket, { usage: { prompt_tokens: 1000, completion_tokens: 500 } });
-    const usage = await s.budgetUsage(bs(), caller);
-    expect(usage).toEqual([
-      { limit: 'key.total', capMicros: 1_000_000, spentMicros: 2000 },
-      { limit: 'team.daily', capMicros: 10_000, spentMicros: 2000 },
+    // In flight: 1000 + 2 * 2000 = 5000 micro-dollars reserved, nothing settled yet.
+    const dayEnd = Date.UTC(
+      new Date().getUTCFullYear(),
+      new Date().getUTCMonth(),
+      new Date().getUTCDate() + 1,
+    );
+    expect(await s.budgetUsage(bs(), [caller])).toEqual([
+      {
+        limit: 'key.total',
+        scope: 'key',
+        window: 'total',
+        team: 'acme',
+        key: 'k1',
+        capMicros: 1_000_000,
+        spentMicros: 0,
+        reservedMicros: 5000,
+        remainingMicros: 995_000,
+        resetsAt: undefined,
+        backend: 'memory',
+      },
+      {
+        limit: 'team.daily',
+        scope: 'team',
+        window: 'daily',
+        team: 'acme',
+        capMicros: 10_000,
+        spentMicros: 0,
+        reservedMicros: 5000,
+        remainingMicros: 5000,
+        resetsAt: dayEnd,
+        backend: 'memory',
+      },
     ]);
-    expect(await s.budgetUsage(bs(), caller)).toEqual(usage);
+    await s.settle(a.ticket, { usage: { prompt_tokens: 1000, completion_tokens: 500 } });
+    const usage = await s.budgetUsage(bs(), [caller, { ...caller, key: 'k2' }]);
+    expect(usage.map((u) => [u.limit, u.key, u.spentMicros, u.reservedMicros, u.remainingMicros])).toEqual([
+      ['key.total', 'k1', 2000, 0, 998_000],
+      ['team.daily', undefined, 2000, 0, 8000],
+      // The team's cap is shared, so it appears once; k2 has its own (empty) total.
+      ['key.total', 'k2', 0, 0, 1_000_000],
+    ]);
+    expect(await s.budgetUsage(bs(), [caller, { ...caller, key: 'k2' }])).toEqual(usage);
   });
 
   it('answers 402 when configured', async () => {

@@ -44,7 +44,7 @@ describe('migrations raced by several processes', () => {
       const rows = await pgQuery<{ name: string }>(
         `select name from "${schema}".kysely_migration order by name`,
       );
-      expect(rows.map((r) => r.name)).toEqual(['0001_core', '0002_responses']);
+      expect(rows.map((r) => r.name)).toEqual(['0001_core', '0002_responses', '0003_key_cache_namespaces']);
     },
   );
 
@@ -71,7 +71,18 @@ describe('administration commands', () => {
   it('teams, keys and usage', { timeout: 60_000 }, async () => {
     expect((await run(['teams', 'create', 'acme', '--name', 'Acme'], env)).code).toBe(0);
     const created = await run(
-      ['keys', 'create', '--team', 'acme', '--tier', 'pro', '--models', 'mock,gpt-4o'],
+      [
+        'keys',
+        'create',
+        '--team',
+        'acme',
+        '--tier',
+        'pro',
+        '--models',
+        'mock,gpt-4o',
+        '--cache-namespaces',
+        'shared,org:faq',
+      ],
       env,
     );
     expect(created.code).toBe(0);
@@ -80,6 +91,7 @@ describe('administration commands', () => {
       team: 'acme',
       tier: 'pro',
       allowed_models: ['mock', 'gpt-4o'],
+      cache_namespaces: ['shared', 'org:faq'],
       role: 'user',
     });
     expect(key.secret).toMatch(/^sk-sy-/);
@@ -102,6 +114,11 @@ describe('administration commands', () => {
     expect([badTier.code, badTier.err.trim()]).toEqual([
       1,
       "switchyard keys: Unknown tier 'gold'; tiers: free, pro, enterprise, unlimited. (invalid_tier)",
+    ]);
+    const badNs = await run(['keys', 'create', '--team', 'acme', '--cache-namespaces', 'a b'], env);
+    expect([badNs.code, badNs.err.trim()]).toEqual([
+      1,
+      'switchyard keys: cache_namespaces entries must be "*" or 1 to 128 characters of letters, digits and . _ : @ / - (got "a b"). (invalid_cache_namespaces)',
     ]);
   });
 

@@ -149,6 +149,17 @@ extra: 1
     ]);
   });
 
+  it('tiers have one definition: the old auth.tiers list is an error naming its path', () => {
+    const found = issuesOf(() =>
+      parseConfig('auth: { mode: keys, tiers: [free, gold] }\ntiers: { gold: { rpm: 5 } }', 'f', {}),
+    );
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(/^auth\.tiers: no longer supported\./);
+    const ok = parseConfig('auth: { mode: keys, default_tier: gold }\ntiers: { gold: { rpm: 5 } }', 'f', {});
+    expect(ok.auth.defaultTier).toBe('gold');
+    expect(ok.auth.tiers).toContain('gold');
+  });
+
   it('a value that is one reference keeps scalar typing', () => {
     const cfg = parseConfig('server: { port: ${P:-9100} }\nlogging: { log_prompts: ${LP} }', 'f', {
       LP: 'true',

@@ -37,5 +37,19 @@ describe('switchyard.example.yaml', () => {
       degradation: { chain: ['offline', 'error'], offlineProvider: undefined },
     });
     expect(withKeys.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'switchyard:' });
+    // Tiers are defined once, at the top level; the auth section only names the default one.
+    expect(withKeys.limits.enabled).toBe(false);
+    expect(withKeys.auth.tiers).toEqual(['free', 'pro', 'enterprise', 'unlimited']);
+    expect(withKeys.limits.tiers.get('enterprise')).toMatchObject({
+      onLimit: 'queue',
+      maxQueueWaitMs: 30_000,
+      priority: 4,
+      rates: [
+        { name: 'rpm', unit: 'requests', limit: 200, windowMs: 60_000 },
+        { name: 'tpm', unit: 'tokens', limit: 2_000_000, windowMs: 60_000 },
+      ],
+    });
+    expect(withKeys.limits.tiers.get('pro')?.budget.dailyMicros).toBe(5_000_000);
+    expect(withKeys.limits.teams.get('acme')?.budget.monthlyMicros).toBe(100_000_000);
   });
 });

@@ -70,6 +70,63 @@ limits:
   });
 });
 
+describe('one tier definition', () => {
+  it('keys and tokens name a tier defined under tiers: (built-ins included)', () => {
+    const c = parse(`
+auth: { mode: keys, default_tier: gold }
+tiers:
+  gold: { rpm: 100, tpm: 50000, on_limit: queue, max_queue_wait: 5s, budget: { monthly: 20 } }`);
+    expect(c.auth.tiers).toEqual(['free', 'pro', 'enterprise', 'unlimited', 'gold']);
+    expect(c.auth.defaultTier).toBe('gold');
+    expect(c.limits.tiers.get('gold')).toMatchObject({
+      onLimit: 'queue',
+      maxQueueWaitMs: 5000,
+      budget: { monthlyMicros: 20_000_000 },
+    });
+    // Without a tiers: block, the built-ins are the names a key may carry.
+    expect(parse('auth: { mode: keys }').auth.tiers).toEqual(['free', 'pro', 'enterprise', 'unlimited']);
+  });
+
+  it('a team names a tier for its team-wide limits; its own fields override the tier', () => {
+    const l = parse(`
+tiers:
+  plan: { rpm: 100, tpd: 5000, budget: { daily: 2, total: 50 } }
+limits:
+  teams:
+    acme: { tier: plan, rpm: 7, budget: { daily: 1 } }
+    solo: { tier: free }`).limits;
+    expect(l.teams.get('acme')).toEqual({
+      rates: [
+        { name: 'tpd', unit: 'tokens', limit: 5000, windowMs: 86_400_000 },
+        { name: 'rpm', unit: 'requests', limit: 7, windowMs: 60_000 },
+      ],
+      budget: { dailyMicros: 1_000_000, monthlyMicros: undefined, totalMicros: 50_000_000 },
+    });
+    expect(l.teams.get('solo')?.rates.map((r) => [r.name, r.limit])).toEqual([
+      ['rpm', 10],
+      ['tpm', 20_000],
+    ]);
+    expect(issues('limits: { teams: { acme: { tier: gold } } }')).toContain(
+      'limits.teams.acme.tier: unknown tier "gold" (known: free, pro, enterprise, unlimited)',
+    );
+  });
+
+  it('refuses the old auth.tiers list, naming the path and where tiers go now', () => {
+    const found = issues('auth: { mode: keys, tiers: [free, gold] }');
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(
+      /^auth\.tiers: no longer supported\. Tiers are defined once, under the top-level `tiers:` map/,
+    );
+    expect(found[0]).toMatch(/remove auth\.tiers$/);
+  });
+
+  it('refuses a default tier that no tiers: entry defines', () => {
+    expect(issues('auth: { default_tier: gold }')).toContain(
+      "auth.default_tier: unknown tier 'gold' (tiers: free, pro, enterprise, unlimited)",
+    );
+  });
+});
+
 describe('header formats', () => {
   it('resets read like OpenAI (Go durations)', () => {
     expect(formatReset(0)).toBe('0s');

@@ -23,19 +23,69 @@ interface Slot {
   bytes: number;
 }
 
-/**
- * What a parsed entry is counted at, per byte of its JSON: V8's object graph for chat JSON (short
- * strings, small objects) measures about 2x; 3x leaves margin, and the heap test checks it.
+/*
+ * What an entry costs in V8's heap, counted from what it really holds. Node's V8 runs 64-bit without
+ * pointer compression, so every slot is 8 bytes. The figures are measured upper bounds (with
+ * `--expose-gc` and heapUsed; test/helpers/l1-heap-probe.ts checks the sum): they may count a little
+ * more than the heap holds, never less, so `max_bytes` is a real bound on what L1 holds.
  */
-export const PARSED_BYTES_PER_JSON_BYTE = 3;
+/** A string: 16 bytes of header (map, hash, length) plus alignment, then its characters. */
+const STRING_HEADER_BYTES = 24;
+/** A plain object as JSON.parse builds it: header (map, properties, elements) plus slack. */
+const OBJECT_HEADER_BYTES = 40;
+/** An array: its JSArray object and its elements store's header. */
+const ARRAY_HEADER_BYTES = 48;
+const SLOT_BYTES = 8;
+/** A double that is not a small integer lives in its own 16-byte box. */
+const HEAP_NUMBER_BYTES = 16;
+/**
+ * The slot object and lru-cache's bookkeeping for one entry: its key map entry and a place in each of
+ * its parallel arrays (keys, values, links, sizes, TTL starts and lengths), with their growth slack.
+ */
+export const SLOT_OVERHEAD_BYTES = ENTRY_OVERHEAD_BYTES;
+
+/** Any UTF-16 code unit above 0xFF (surrogate halves included) makes V8 store a string two-byte. */
+const NOT_LATIN1 = /[\u0100-\uffff]/;
 
 /**
- * Bytes a string occupies in V8: one byte per character while every character is Latin-1, two once
- * any is not. Checking utf8 length == length (pure ASCII) is cheap and conservative: other strings
- * are counted at two bytes per character.
+ * Bytes a string occupies in V8: one byte per character when every character is Latin-1 (V8 then
+ * stores it one-byte; JSON.parse and JSON.stringify produce one-byte strings whenever they can), two
+ * once any is not, plus its header.
  */
 export function stringBytes(s: string): number {
-  return Buffer.byteLength(s, 'utf8') === s.length ? s.length : s.length * 2;
+  return STRING_HEADER_BYTES + (NOT_LATIN1.test(s) ? 2 * s.length : s.length);
+}
+
+/**
+ * Bytes of an object graph as JSON.parse built it: every object, array, string and boxed number,
+ * counted once per occurrence (V8 may share equal short strings; counting them again only overstates).
+ * Freezes as it goes: the parsed entry is shared by every later hit, so nobody may change it.
+ */
+export function freezeAndMeasure(v: unknown): number {
+  if (typeof v === 'string') return stringBytes(v);
+  if (typeof v === 'number') return Number.isInteger(v) && Math.abs(v) < 2 ** 31 ? 0 : HEAP_NUMBER_BYTES;
+  if (v === null || typeof v !== 'object') return 0;
+  Object.freeze(v);
+  if (Array.isArray(v)) {
+    let n = ARRAY_HEADER_BYTES + SLOT_BYTES * v.length;
+    for (const x of v) n += freezeAndMeasure(x);
+    return n;
+  }
+  let n = OBJECT_HEADER_BYTES;
+  for (const k in v) n += SLOT_BYTES + freezeAndMeasure((v as Record<string, unknown>)[k]);
+  return n;
+}
+
+/** What a serialized entry costs: its JSON text, its key and labels, and its slot. */
+export function serializedBytes(entry: CacheEntry, json: string): number {
+  return (
+    SLOT_OVERHEAD_BYTES +
+    stringBytes(json) +
+    stringBytes(entry.key) +
+    stringBytes(entry.namespace) +
+    stringBytes(entry.team) +
+    stringBytes(entry.model)
+  );
 }
 
 /**
@@ -75,9 +125,8 @@ export class MemoryCacheStore implements CacheStore {
     this.counts.hits++;
     if (slot.parsed) return slot.parsed;
     const parsed = JSON.parse(slot.json) as CacheEntry;
-    // Frozen: the object is shared by every later hit, so nobody may change it.
-    deepFreeze(parsed);
-    const bytes = slot.bytes + slot.json.length * PARSED_BYTES_PER_JSON_BYTE;
+    // Frozen (the object is shared by every later hit) and measured: chunk objects, arrays and strings.
+    const bytes = slot.bytes + freezeAndMeasure(parsed);
     const ttl = this.lru.getRemainingTTL(key);
     // Re-set to account the parsed copy (it may evict colder entries). An entry that would then be too
     // big for one slot stays serialized only.
@@ -89,10 +138,7 @@ export class MemoryCacheStore implements CacheStore {
   put(entry: CacheEntry, json = JSON.stringify(entry), now = Date.now()): void {
     const ttl = Math.floor(entry.staleUntil - now);
     if (ttl <= 0) return;
-    const bytes =
-      stringBytes(json) +
-      ENTRY_OVERHEAD_BYTES +
-      2 * (entry.key.length + entry.namespace.length + entry.team.length + entry.model.length);
+    const bytes = serializedBytes(entry, json);
     this.lru.set(
       entry.key,
       { json, parsed: undefined, namespace: entry.namespace, team: entry.team, model: entry.model, bytes },
@@ -139,10 +185,4 @@ export class MemoryCacheStore implements CacheStore {
   async close(): Promise<void> {
     this.lru.clear();
   }
-}
-
-function deepFreeze(v: unknown): void {
-  if (v === null || typeof v !== 'object' || Object.isFrozen(v)) return;
-  Object.freeze(v);
-  for (const x of Object.values(v)) deepFreeze(x);
 }

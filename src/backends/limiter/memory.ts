@@ -4,6 +4,7 @@ import {
   type BudgetAdjust,
   type BudgetCharge,
   type BudgetState,
+  type BudgetUsage,
   checkAdjusts,
   checkCharges,
   type Decision,
@@ -18,7 +19,10 @@ interface Bucket {
   ts: number;
 }
 interface Counter {
+  /** Spent plus reserved: what the cap is checked against. */
   spent: number;
+  /** Reservations not yet settled (part of `spent`). */
+  reserved: number;
 }
 
 export interface MemoryLimiterOptions {
@@ -100,7 +104,7 @@ export class MemoryLimiter implements LimiterBackend {
       let s = spent[i] as number;
       if (ok && b.amountMicros > 0) {
         s += b.amountMicros;
-        this.addSpent(b.key, b.amountMicros, b.ttlMs);
+        this.addSpent(b.key, b.amountMicros, b.ttlMs, b.amountMicros);
       }
       budgetStates[i] = { capMicros: b.capMicros, spentMicros: s };
     }
@@ -118,18 +122,39 @@ export class MemoryLimiter implements LimiterBackend {
       if (level <= 0) this.buckets.delete(r.key);
       else this.buckets.set(r.key, { level, ts: now }, { ttl: resetMs(level, r.limit, r.windowMs) + 1 });
     }
-    for (const b of budgets) if (b.deltaMicros !== 0) this.addSpent(b.key, b.deltaMicros, b.ttlMs);
+    for (const b of budgets) {
+      if (b.deltaMicros !== 0 || b.releaseMicros) {
+        this.addSpent(b.key, b.deltaMicros, b.ttlMs, -(b.releaseMicros ?? 0));
+      }
+    }
   }
 
   async spent(keys: readonly string[]): Promise<number[]> {
     return keys.map((k) => this.counters.get(k)?.spent ?? 0);
   }
 
-  private addSpent(key: string, delta: number, ttlMs: number): void {
+  async budgetUsage(keys: readonly string[]): Promise<BudgetUsage[]> {
+    return keys.map((k) => {
+      const c = this.counters.get(k);
+      return c
+        ? { countedMicros: c.spent, reservedMicros: Math.min(c.reserved, c.spent) }
+        : { countedMicros: 0, reservedMicros: 0 };
+    });
+  }
+
+  private addSpent(key: string, delta: number, ttlMs: number, reservedDelta: number): void {
     const c = this.counters.get(key);
     // The window's expiry is fixed by its first write, like the Redis counter's.
-    if (c) c.spent = Math.max(0, c.spent + delta);
-    else if (delta > 0) this.counters.set(key, { spent: delta }, ttlMs > 0 ? { ttl: ttlMs } : {});
+    if (c) {
+      c.spent = Math.max(0, c.spent + delta);
+      c.reserved = Math.max(0, c.reserved + reservedDelta);
+    } else if (delta > 0) {
+      this.counters.set(
+        key,
+        { spent: delta, reserved: Math.max(0, reservedDelta) },
+        ttlMs > 0 ? { ttl: ttlMs } : {},
+      );
+    }
   }
 
   async close(): Promise<void> {

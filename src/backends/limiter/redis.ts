@@ -3,12 +3,14 @@ import { ADJUST_LUA, DECIDE_LUA } from './scripts.js';
 import {
   type BudgetAdjust,
   type BudgetCharge,
+  type BudgetUsage,
   checkAdjusts,
   checkCharges,
   type Decision,
   type LimiterBackend,
   type RateAdjust,
   type RateCharge,
+  reservedKey,
 } from './types.js';
 
 /** The two scripts as ioredis commands; the first argument is the number of keys. */
@@ -53,12 +55,13 @@ export class RedisLimiter implements LimiterBackend {
     const args: Array<string | number> = [];
     for (const r of rates) args.push(this.prefix + r.key);
     for (const b of budgets) args.push(this.prefix + b.key);
+    for (const b of budgets) args.push(this.prefix + reservedKey(b.key));
     args.push(rates.length);
     for (const r of rates) args.push(r.limit, r.windowMs, r.cost);
     for (const b of budgets) args.push(b.capMicros, b.amountMicros, b.ttlMs);
     let out: number[];
     try {
-      out = await this.cmd.syLimitsDecide(rates.length + budgets.length, ...args);
+      out = await this.cmd.syLimitsDecide(rates.length + 2 * budgets.length, ...args);
     } catch (err) {
       throw new RedisUnavailableError(err);
     }
@@ -91,16 +94,17 @@ export class RedisLimiter implements LimiterBackend {
   async adjust(rates: readonly RateAdjust[], budgets: readonly BudgetAdjust[]): Promise<void> {
     checkAdjusts(rates, budgets);
     const rs = rates.filter((r) => r.delta !== 0);
-    const bs = budgets.filter((b) => b.deltaMicros !== 0);
+    const bs = budgets.filter((b) => b.deltaMicros !== 0 || (b.releaseMicros ?? 0) > 0);
     if (rs.length === 0 && bs.length === 0) return;
     const args: Array<string | number> = [];
     for (const r of rs) args.push(this.prefix + r.key);
     for (const b of bs) args.push(this.prefix + b.key);
+    for (const b of bs) args.push(this.prefix + reservedKey(b.key));
     args.push(rs.length);
     for (const r of rs) args.push(r.limit, r.windowMs, r.delta);
-    for (const b of bs) args.push(b.deltaMicros, b.ttlMs);
+    for (const b of bs) args.push(b.deltaMicros, b.ttlMs, b.releaseMicros ?? 0);
     try {
-      await this.cmd.syLimitsAdjust(rs.length + bs.length, ...args);
+      await this.cmd.syLimitsAdjust(rs.length + 2 * bs.length, ...args);
     } catch (err) {
       throw new RedisUnavailableError(err);
     }
@@ -114,6 +118,26 @@ export class RedisLimiter implements LimiterBackend {
     } catch (err) {
       throw new RedisUnavailableError(err);
     }
+  }
+
+  async budgetUsage(keys: readonly string[]): Promise<BudgetUsage[]> {
+    if (keys.length === 0) return [];
+    let vals: Array<string | null>;
+    try {
+      vals = await this.redis.mget(
+        ...keys.map((k) => this.prefix + k),
+        ...keys.map((k) => this.prefix + reservedKey(k)),
+      );
+    } catch (err) {
+      throw new RedisUnavailableError(err);
+    }
+    return keys.map((_, i) => {
+      const counted = Number(vals[i] ?? 0);
+      return {
+        countedMicros: counted,
+        reservedMicros: Math.min(counted, Number(vals[keys.length + i] ?? 0)),
+      };
+    });
   }
 
   async close(): Promise<void> {}

@@ -8,10 +8,14 @@
  * not Redis Cluster with keys spread over slots.
  */
 
+import { RESERVED_TTL_MS } from './types.js';
+
 /**
  * decide-<variable>: admit only when every charge fits, then consume them all.
  *   KEYS[1..n]       rate buckets: hash { l = level (units), t = ms }
- *   KEYS[n+1..n+m]   budget counters: string, integer micro-dollars
+ *   KEYS[n+1..n+m]   budget counters: string, integer micro-dollars (spent + reserved)
+ *   KEYS[n+m+1..]    each budget's reservations in flight (part of its counter), expiring
+ *                    RESERVED_TTL_MS after the last reservation
  *   ARGV[1]          n
  *   ARGV, per rate   limit, window_ms, cost
  *   ARGV, per budget cap, amount, ttl_ms (0 = no expiry)
@@ -20,7 +24,7 @@
  */
 export const DECIDE_LUA = `
 local n = tonumber(ARGV[1])
-local m = #KEYS - n
+local m = (#KEYS - n) / 2
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local EPS = 1e-9
@@ -87,6 +91,8 @@ for j = 1, m do
   if ok and amt > 0 then
     s = redis.call('INCRBY', KEYS[n + j], amt)
     if ttl > 0 and redis.call('PTTL', KEYS[n + j]) < 0 then redis.call('PEXPIRE', KEYS[n + j], ttl) end
+    redis.call('INCRBY', KEYS[n + m + j], amt)
+    redis.call('PEXPIRE', KEYS[n + m + j], ${RESERVED_TTL_MS})
   end
   out[#out + 1] = s
 end
@@ -98,14 +104,15 @@ return out
  * positive ones add what was used beyond the reservation, even past the limit: it was spent.
  *   KEYS[1..n]       rate buckets
  *   KEYS[n+1..n+m]   budget counters
+ *   KEYS[n+m+1..]    their reservation counters
  *   ARGV[1]          n
  *   ARGV, per rate   limit, window_ms, delta
- *   ARGV, per budget delta, ttl_ms
+ *   ARGV, per budget delta, ttl_ms, release (the settled reservation, taken off the reservations)
  * Returns the number of keys written.
  */
 export const ADJUST_LUA = `
 local n = tonumber(ARGV[1])
-local m = #KEYS - n
+local m = (#KEYS - n) / 2
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local EPS = 1e-9
@@ -135,8 +142,15 @@ for i = 1, n do
 end
 local b0 = n * 3 + 1
 for j = 1, m do
-  local a = b0 + (j - 1) * 2
-  local delta, ttl = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local a = b0 + (j - 1) * 3
+  local delta, ttl, release = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  if release > 0 then
+    local r = redis.call('GET', KEYS[n + m + j])
+    if r then
+      local v = tonumber(r) - release
+      if v <= 0 then redis.call('DEL', KEYS[n + m + j]) else redis.call('SET', KEYS[n + m + j], v, 'KEEPTTL') end
+    end
+  end
   if delta ~= 0 then
     local cur = redis.call('GET', KEYS[n + j])
     if cur then

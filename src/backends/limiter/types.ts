@@ -77,18 +77,44 @@ export interface BudgetAdjust {
   key: string;
   deltaMicros: number;
   ttlMs: number;
+  /**
+   * The reservation this adjustment settles (micro-dollars, >= 0): taken off the counter's `reserved`
+   * part, so what is left there is only what requests still in flight hold.
+   */
+  releaseMicros?: number | undefined;
+}
+
+/** One budget counter as usage views show it. */
+export interface BudgetUsage {
+  /** What the cap is checked against: spent plus reserved. */
+  countedMicros: number;
+  /** Reservations of requests not yet settled (part of `countedMicros`). */
+  reservedMicros: number;
 }
 
 export interface LimiterBackend {
   readonly kind: 'memory' | 'redis';
   decide(rates: readonly RateCharge[], budgets: readonly BudgetCharge[]): Promise<Decision>;
   adjust(rates: readonly RateAdjust[], budgets: readonly BudgetAdjust[]): Promise<void>;
-  /** Current spend per budget key (0 when unknown), for headers and usage views. */
+  /** Current spend per budget key (0 when unknown), reservations included. */
   spent(keys: readonly string[]): Promise<number[]>;
+  /** Per budget key: the counter and the part of it that is reservations in flight, for usage views. */
+  budgetUsage(keys: readonly string[]): Promise<BudgetUsage[]>;
   close(): Promise<void>;
 }
 
 export class LimiterInputError extends Error {}
+
+/** The companion counter of a budget key that holds its reservations in flight. */
+export function reservedKey(key: string): string {
+  return `${key}:r`;
+}
+
+/**
+ * How long a reservation counter outlives its last reservation. A request that never settles (its
+ * instance died) stops showing as reserved after this; its reservation stays counted as spent.
+ */
+export const RESERVED_TTL_MS = 3_600_000;
 
 export function checkCharges(rates: readonly RateCharge[], budgets: readonly BudgetCharge[]): void {
   for (const r of rates) {
@@ -118,5 +144,8 @@ export function checkAdjusts(rates: readonly RateAdjust[], budgets: readonly Bud
   for (const b of budgets) {
     if (!Number.isSafeInteger(b.deltaMicros)) throw new LimiterInputError(`bad delta for ${b.key}`);
     if (!(Number.isSafeInteger(b.ttlMs) && b.ttlMs >= 0)) throw new LimiterInputError(`bad ttl for ${b.key}`);
+    const r = b.releaseMicros;
+    if (r !== undefined && !(Number.isSafeInteger(r) && r >= 0))
+      throw new LimiterInputError(`bad release for ${b.key}`);
   }
 }

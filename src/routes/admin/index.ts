@@ -3,9 +3,12 @@ import { DAY_MS, dayOf, decodeCursor, type KeyPatch, type UsageGroup } from '../
 import { GatewayError } from '../../errors/gateway-error.js';
 import { publicCredential } from '../../services/credentials.js';
 import { type KeyInput, publicKey } from '../../services/keys.js';
+import { budgetReport } from '../../services/limits/budget-report.js';
+import type { BudgetUsageRow, LimitsService } from '../../services/limits/limits-service.js';
 import type { Storage } from '../../services/storage.js';
 import { publicTeam } from '../../services/teams.js';
 import type { Caller } from '../../types/caller.js';
+import type { LimitsSpec } from '../../types/limits.js';
 import {
   CreateCredentialBody,
   CreateKeyBody,
@@ -98,6 +101,7 @@ type KeyBody = {
   allowed_models?: string[] | null;
   limits?: KeyInput['limits'];
   budget?: { daily_micro_usd?: number; monthly_micro_usd?: number; total_micro_usd?: number } | null;
+  cache_namespaces?: string[] | null;
   require_signature?: boolean;
   metadata?: Record<string, unknown>;
   expires_at?: string | null;
@@ -112,6 +116,7 @@ function keyPatch(b: KeyBody): KeyPatch {
   if (b.allowed_models !== undefined) p.allowedModels = b.allowed_models;
   if (b.limits !== undefined) p.limits = b.limits;
   if (b.budget !== undefined) p.budget = b.budget === null ? null : budgetFromApi(b.budget);
+  if (b.cache_namespaces !== undefined) p.cacheNamespaces = b.cache_namespaces;
   if (b.require_signature !== undefined) p.requireSignature = b.require_signature;
   if (b.metadata !== undefined) p.metadata = b.metadata;
   const exp = parseExpiry(b.expires_at);
@@ -156,6 +161,8 @@ export interface AdminRouteOptions {
   storage: Storage;
   /** Called after a stored credential is added or deleted. */
   onCredentialsChanged?: () => Promise<void>;
+  /** Spend caps for /admin/usage: the service that enforces them and the current limits config. */
+  limits?: { service: LimitsService; spec: () => LimitsSpec; anonymous: () => boolean };
 }
 
 export default async function adminRoutes(app: FastifyInstance, opts: AdminRouteOptions): Promise<void> {
@@ -226,6 +233,7 @@ export default async function adminRoutes(app: FastifyInstance, opts: AdminRoute
         ...(p.allowedModels !== undefined ? { allowedModels: p.allowedModels } : {}),
         ...(p.limits !== undefined ? { limits: p.limits } : {}),
         ...(p.budget !== undefined ? { budget: p.budget } : {}),
+        ...(p.cacheNamespaces !== undefined ? { cacheNamespaces: p.cacheNamespaces } : {}),
         ...(p.requireSignature !== undefined ? { requireSignature: p.requireSignature } : {}),
         ...(p.metadata !== undefined ? { metadata: p.metadata } : {}),
         ...(p.expiresAt !== undefined ? { expiresAt: p.expiresAt } : {}),
@@ -305,14 +313,25 @@ export default async function adminRoutes(app: FastifyInstance, opts: AdminRoute
         );
       }
       const groupBy = (q.group_by ? q.group_by.split(',') : []) as UsageGroup[];
-      const rows = await store.usage({
-        fromDay,
-        toDay,
-        groupBy,
-        ...(team !== undefined ? { teamId: team } : {}),
-        ...(q.key !== undefined ? { keyId: q.key } : {}),
-        ...(q.model !== undefined ? { model: q.model } : {}),
-      });
+      const [rows, budgets] = await Promise.all([
+        store.usage({
+          fromDay,
+          toDay,
+          groupBy,
+          ...(team !== undefined ? { teamId: team } : {}),
+          ...(q.key !== undefined ? { keyId: q.key } : {}),
+          ...(q.model !== undefined ? { model: q.model } : {}),
+        }),
+        opts.limits
+          ? budgetReport(
+              opts.limits.service,
+              opts.limits.spec(),
+              store,
+              { team, key: q.key },
+              opts.limits.anonymous(),
+            )
+          : { rows: [], truncated: false },
+      ]);
       return {
         object: 'usage',
         from: new Date(fromDay * DAY_MS).toISOString().slice(0, 10),
@@ -330,6 +349,8 @@ export default async function adminRoutes(app: FastifyInstance, opts: AdminRoute
           cost_micro_usd: r.costMicroUsd,
           cost_usd: r.costMicroUsd / 1e6,
         })),
+        budgets: budgets.rows.map(publicBudget),
+        ...(budgets.truncated ? { budgets_truncated: true } : {}),
       };
     },
   );
@@ -415,6 +436,23 @@ export default async function adminRoutes(app: FastifyInstance, opts: AdminRoute
       return reply.code(204).send();
     },
   );
+}
+
+function publicBudget(b: BudgetUsageRow) {
+  return {
+    limit: b.limit,
+    scope: b.scope,
+    window: b.window,
+    team: b.team,
+    ...(b.key !== undefined ? { key: b.key } : {}),
+    ...(b.user !== undefined ? { user: b.user } : {}),
+    cap_micro_usd: b.capMicros,
+    spent_micro_usd: b.spentMicros,
+    reserved_micro_usd: b.reservedMicros,
+    remaining_micro_usd: b.remainingMicros,
+    resets_at: b.resetsAt === undefined ? null : new Date(b.resetsAt).toISOString(),
+    source: b.backend,
+  };
 }
 
 function publicRequest(r: Awaited<ReturnType<Storage['store']['getRequest']>> & object) {

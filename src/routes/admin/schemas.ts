@@ -29,6 +29,11 @@ const Budget = T.Union([
   T.Null(),
 ]);
 const Expiry = T.Union([T.String({ format: 'date-time' }), T.Null()]);
+/**
+ * Loose here (a bound on the body only): the key service checks the real rule (32 names, the namespace
+ * header's charset) and answers invalid_cache_namespaces saying which, for the API and the CLI alike.
+ */
+const CacheNamespaces = T.Union([T.Array(T.String({ maxLength: 256 }), { maxItems: 256 }), T.Null()]);
 
 const KeyFields = {
   user: T.Optional(T.Union([T.String({ minLength: 1, maxLength: 256 }), T.Null()])),
@@ -38,6 +43,8 @@ const KeyFields = {
   allowed_models: T.Optional(ModelList),
   limits: T.Optional(Limits),
   budget: T.Optional(Budget),
+  /** Namespaces this key may choose with x-switchyard-cache-namespace (`*`: any). */
+  cache_namespaces: T.Optional(CacheNamespaces),
   require_signature: T.Optional(T.Boolean()),
   metadata: T.Optional(Meta),
   expires_at: T.Optional(Expiry),

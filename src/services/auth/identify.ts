@@ -199,6 +199,7 @@ export function callerFromKey(key: KeyRecord): Caller {
   if (key.allowedModels !== null) c.allowedModels = key.allowedModels;
   if (key.limits !== null) c.limits = key.limits;
   if (key.budget !== null) c.budget = key.budget;
+  if (key.cacheNamespaces !== null) c.cacheNamespaces = key.cacheNamespaces;
   return c;
 }
 

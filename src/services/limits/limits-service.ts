@@ -3,6 +3,7 @@ import { MemoryLimiter } from '../../backends/limiter/memory.js';
 import { RedisLimiter, RedisUnavailableError } from '../../backends/limiter/redis.js';
 import type {
   BudgetCharge,
+  BudgetUsage,
   Decision,
   LimiterBackend,
   RateCharge,
@@ -31,12 +32,47 @@ export interface LimitCaller {
   teamBudget?: BudgetCaps | undefined;
 }
 
+/** One spend cap as usage views show it; money in integer micro-dollars. */
+export interface BudgetUsageRow {
+  /** As in `x-switchyard-budget-limit`: `key.daily`, `user.monthly`, `team.total`. */
+  limit: string;
+  scope: 'key' | 'user' | 'team';
+  window: 'daily' | 'monthly' | 'total';
+  team: string;
+  key?: string;
+  user?: string;
+  capMicros: number;
+  /** Settled spend in this window. */
+  spentMicros: number;
+  /** Reserved by requests still in flight; counted against the cap with the spend. */
+  reservedMicros: number;
+  /** cap - spent - reserved, never below 0. */
+  remainingMicros: number;
+  /** Epoch ms when the window starts over; undefined for `total`. */
+  resetsAt: number | undefined;
+  /** Where the figures were read: `redis` is every instance's. */
+  backend: 'memory' | 'redis';
+}
+
 /** Integer micro-dollars per million tokens. */
 export interface ModelPrice {
   inputMicrosPerMTok: number;
   outputMicrosPerMTok: number;
 }
 export type PriceOf = (model: string) => ModelPrice | undefined;
+
+/** Prices from the request log's table (built-in plus `pricing:`), so budgets charge what the log records. */
+export function pricesFrom(pricing: {
+  price(model: string): { input: number; output: number } | undefined;
+}): PriceOf {
+  return (model) => {
+    const p = pricing.price(model);
+    // USD per million tokens to integer micro-dollars per million tokens.
+    return p
+      ? { inputMicrosPerMTok: Math.round(p.input * 1e6), outputMicrosPerMTok: Math.round(p.output * 1e6) }
+      : undefined;
+  };
+}
 
 export interface AdmitInput {
   caller: LimitCaller;
@@ -292,31 +328,53 @@ export class LimitsService {
   }
 
   /**
-   * The caller's spend caps and what is spent on each (reservations in flight included), for usage
-   * views such as /admin/usage. Reads only; never reserves.
+   * Spend caps and what is spent and reserved on each, for usage views such as /admin/usage: one row per
+   * distinct budget counter of the given callers (a team's cap shared by several keys appears once).
+   * Read from the backend that decides (Redis when configured and reachable), so every instance shows
+   * the same figures. Reads only; never reserves.
    */
-  async budgetUsage(
-    spec: LimitsSpec,
-    caller: LimitCaller,
-  ): Promise<Array<{ limit: string; capMicros: number; spentMicros: number }>> {
-    const tier = spec.tiers.get(caller.tier ?? spec.anonymousTier) ?? spec.tiers.get(spec.anonymousTier);
-    if (!tier) return [];
-    const budgets = this.budgets(spec, tier, caller, 0);
-    const keys = budgets.map((b) => b.charge.key);
-    let spent: number[];
+  async budgetUsage(spec: LimitsSpec, callers: readonly LimitCaller[]): Promise<BudgetUsageRow[]> {
+    const seen = new Map<string, { budget: Budget; caller: LimitCaller }>();
+    for (const caller of callers) {
+      const tier = spec.tiers.get(caller.tier ?? spec.anonymousTier) ?? spec.tiers.get(spec.anonymousTier);
+      if (!tier) continue;
+      for (const b of this.budgets(spec, tier, caller, 0))
+        if (!seen.has(b.charge.key)) seen.set(b.charge.key, { budget: b, caller });
+    }
+    const rows = [...seen.values()];
+    const keys = rows.map((r) => r.budget.charge.key);
+    let usage: BudgetUsage[];
+    let backend: LimiterBackend['kind'] = 'memory';
     const shared = this.shared;
     try {
-      spent = shared?.ready ? await shared.spent(keys) : await this.local.spent(keys);
+      if (shared?.ready) {
+        usage = await shared.budgetUsage(keys);
+        backend = 'redis';
+      } else usage = await this.local.budgetUsage(keys);
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;
       this.observer.redisError('decide');
-      spent = await this.local.spent(keys);
+      usage = await this.local.budgetUsage(keys);
     }
-    return budgets.map((b, i) => ({
-      limit: b.name,
-      capMicros: b.charge.capMicros,
-      spentMicros: spent[i] ?? 0,
-    }));
+    const w = this.windows(this.now());
+    return rows.map(({ budget: b, caller }, i) => {
+      const u = usage[i] ?? { countedMicros: 0, reservedMicros: 0 };
+      const scope = b.name.slice(0, b.name.indexOf('.')) as BudgetUsageRow['scope'];
+      return {
+        limit: b.name,
+        scope,
+        window: b.window,
+        team: caller.team,
+        ...(scope === 'key' && caller.key !== undefined ? { key: caller.key } : {}),
+        ...(scope === 'user' && caller.user !== undefined ? { user: caller.user } : {}),
+        capMicros: b.charge.capMicros,
+        spentMicros: u.countedMicros - u.reservedMicros,
+        reservedMicros: u.reservedMicros,
+        remainingMicros: Math.max(0, b.charge.capMicros - u.countedMicros),
+        resetsAt: b.window === 'daily' ? w.dayEnd : b.window === 'monthly' ? w.monthEnd : undefined,
+        backend,
+      };
+    });
   }
 
   /**
@@ -356,7 +414,9 @@ export class LimitsService {
     await this.adjust(
       ticket.backend,
       dTokens === 0 ? [] : ticket.tokenLimits.map((t) => ({ ...t, delta: dTokens })),
-      dMicros === 0 ? [] : ticket.budgets.map((b) => ({ ...b, deltaMicros: dMicros })),
+      dMicros === 0 && ticket.reservedMicros === 0
+        ? []
+        : ticket.budgets.map((b) => ({ ...b, deltaMicros: dMicros, releaseMicros: ticket.reservedMicros })),
     );
     if (dTokens < 0 || dMicros < 0) this.queue.nudge();
   }
@@ -370,7 +430,12 @@ export class LimitsService {
     await this.adjust(
       backend,
       rates.map((r) => ({ key: r.key, limit: r.limit, windowMs: r.windowMs, delta: -r.cost })),
-      budgets.map((b) => ({ key: b.key, ttlMs: b.ttlMs, deltaMicros: -b.amountMicros })),
+      budgets.map((b) => ({
+        key: b.key,
+        ttlMs: b.ttlMs,
+        deltaMicros: -b.amountMicros,
+        releaseMicros: b.amountMicros,
+      })),
     );
     this.queue.nudge();
   }
