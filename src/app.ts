@@ -25,6 +25,7 @@ import { identifyStage } from './services/auth/stage.js';
 import { ResponseCache } from './services/cache/response-cache.js';
 import { withStoredCredentials } from './services/credentials.js';
 import { GatewayState } from './services/gateway-state.js';
+import { deferChatToJob } from './services/jobs/defer.js';
 import { registerJobMetrics } from './services/jobs/job-metrics.js';
 import type { JobService } from './services/jobs/job-service.js';
 import { createJobService } from './services/jobs/setup.js';
@@ -175,6 +176,7 @@ export async function buildApp(
   const jobs = jobSetup?.jobs;
   await jobs?.load();
   if (jobs) {
+    limits.deferToJob = deferChatToJob(jobs);
     if (metrics) registerJobMetrics(metrics.registry, jobs);
     await app.register(jobRoutes, { prefix: '/v1', jobs, state });
     await app.register(fileRoutes, {
