@@ -172,7 +172,9 @@ export async function buildApp(
     onCredentialsChanged: () => applyStoredCredentials(state, storage, app.log),
   });
   // pino's Logger and Fastify's logger are the same object; Fastify only types the narrower interface.
-  const jobSetup = config.jobs.enabled ? createJobService(state, app.log as unknown as Logger) : undefined;
+  const jobSetup = config.jobs.enabled
+    ? createJobService(state, app.log as unknown as Logger, storage.handle)
+    : undefined;
   const jobs = jobSetup?.jobs;
   await jobs?.load();
   if (jobs) {
