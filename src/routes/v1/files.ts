@@ -101,6 +101,7 @@ export default async function fileRoutes(
   /** Reads a multipart body: the one file part streams to `onFile`; fields are collected. */
   async function readMultipart(
     request: FastifyRequest,
+    reply: FastifyReply,
     fileField: string,
     onFile: (
       stream: NodeJS.ReadableStream & import('node:stream').Readable,
@@ -113,21 +114,28 @@ export default async function fileRoutes(
     const fields: Record<string, string> = {};
     let result: unknown;
     let got = false;
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        if (part.fieldname !== fileField || got) {
-          part.file.resume();
-          throw new GatewayError(
-            'invalid_request',
-            `unexpected file field '${part.fieldname}'; send one '${fileField}'`,
-            {
-              param: part.fieldname,
-            },
-          );
-        }
-        got = true;
-        result = await onFile(part.file, part.filename);
-      } else fields[part.fieldname] = String(part.value);
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (part.fieldname !== fileField || got) {
+            part.file.resume();
+            throw new GatewayError(
+              'invalid_request',
+              `unexpected file field '${part.fieldname}'; send one '${fileField}'`,
+              {
+                param: part.fieldname,
+              },
+            );
+          }
+          got = true;
+          result = await onFile(part.file, part.filename);
+        } else fields[part.fieldname] = String(part.value);
+      }
+    } catch (err) {
+      // Refused before the body was read to its end (a finished upload, a bad field): the rest of it is
+      // still on the socket, so this connection cannot carry another request. Close it after the answer.
+      reply.header('connection', 'close');
+      throw err;
     }
     if (!got)
       throw new GatewayError('missing_required_parameter', `'${fileField}' is required`, {
@@ -142,7 +150,7 @@ export default async function fileRoutes(
     const owner = await team(request, reply);
     let created: FileRecord | undefined;
     // The purpose may come after the file, so the file is stored first and removed if the purpose is bad.
-    const { fields } = await readMultipart(request, 'file', async (stream, filename) => {
+    const { fields } = await readMultipart(request, reply, 'file', async (stream, filename) => {
       created = await files.create(owner, (filename || 'file').slice(0, 255), 'pending', stream);
     });
     const purpose = fields.purpose;
@@ -238,7 +246,9 @@ export default async function fileRoutes(
     const owner = await team(request, reply);
     const { id } = request.params as { id: string };
     await files.getUpload(id, owner);
-    const { result } = await readMultipart(request, 'data', (stream) => files.addPart(id, owner, stream));
+    const { result } = await readMultipart(request, reply, 'data', (stream) =>
+      files.addPart(id, owner, stream),
+    );
     const part = result as Awaited<ReturnType<FileService['addPart']>>;
     return {
       id: part.id,
