@@ -44,7 +44,7 @@ describe('migrations raced by several processes', () => {
       const rows = await pgQuery<{ name: string }>(
         `select name from "${schema}".kysely_migration order by name`,
       );
-      expect(rows.map((r) => r.name)).toEqual(['0001_core']);
+      expect(rows.map((r) => r.name)).toEqual(['0001_core', '0002_files_uploads_batches']);
     },
   );
 
