@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminCall, createKey } from '../helpers/admin.js';
 import { type FakeUpstream, sendJson, startFakeUpstream } from '../helpers/fake-upstream.js';
@@ -128,6 +128,44 @@ jobs:
     // Another key of the same team and tier was not charged for it.
     expect((await call(b.secret, 'POST', '/v1/chat/completions', hi())).status).toBe(200);
     expect((await call(b.secret, 'POST', '/v1/chat/completions', hi())).status).toBe(200);
+  });
+
+  it("runs every line of a key's batch as that key", async () => {
+    const e = await createKey(gw.url, ADMIN, 'epsilon', { user: 'eve' });
+    const client = new OpenAI({ baseURL: gw.baseURL, apiKey: e.secret, maxRetries: 0 });
+    const text = [0, 1]
+      .map((i) =>
+        JSON.stringify({
+          custom_id: `c${i}`,
+          method: 'POST',
+          url: '/v1/chat/completions',
+          body: hi(`line ${i}`),
+        }),
+      )
+      .join('\n');
+    const input = await client.files.create({
+      file: await toFile(Buffer.from(text), 'b.jsonl'),
+      purpose: 'batch',
+    });
+    const batch = await client.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    await until(
+      async () => (await client.batches.retrieve(batch.id)).status === 'completed',
+      'the batch to complete',
+      20_000,
+    );
+    const rows = await until(async () => {
+      const r = await adminCall<{ data: Json[] }>(gw.url, ADMIN, 'GET', '/requests?limit=500');
+      const mine = r.body.data.filter((x) => x.team === 'epsilon');
+      return mine.length === 2 ? mine : undefined;
+    }, 'two batch line rows');
+    expect(rows.map((r) => [r.key, r.user, r.status])).toEqual([
+      [e.id, 'eve', 200],
+      [e.id, 'eve', 200],
+    ]);
   });
 
   it('on_limit: job answers an over-limit chat request with 202 and a job that runs it later', async () => {

@@ -1,3 +1,4 @@
+import { isGatewayError } from '../../errors/gateway-error.js';
 import type { Caller } from '../../types/caller.js';
 import type { DeferToJob } from '../limits/limits-service.js';
 import { CHAT_JOB_TYPE } from './chat-job.js';
@@ -13,14 +14,20 @@ export function deferChatToJob(jobs: JobService): DeferToJob {
   return async (input, _blockedLimit, retryAfterMs) => {
     if (!input.deferrable) return undefined;
     const caller = input.deferrable.caller as Caller;
-    const { job } = await jobs.submit({
-      type: CHAT_JOB_TYPE,
-      team: caller.team,
-      caller,
-      input: input.deferrable.body,
-      priority: 'standard',
-      delayMs: Math.min(retryAfterMs, MAX_DELAY_MS),
-    });
-    return { ...jobJson(job), status_url: `/v1/jobs/${job.id}` };
+    try {
+      const { job } = await jobs.submit({
+        type: CHAT_JOB_TYPE,
+        team: caller.team,
+        caller,
+        input: input.deferrable.body,
+        priority: 'standard',
+        delayMs: Math.min(retryAfterMs, MAX_DELAY_MS),
+      });
+      return { ...jobJson(job), status_url: `/v1/jobs/${job.id}` };
+    } catch (err) {
+      // A request the Jobs API would refuse (e.g. larger than jobs.max_input_size) gets the 429 instead.
+      if (isGatewayError(err)) return undefined;
+      throw err;
+    }
   };
 }
