@@ -56,6 +56,9 @@ jobs:
   database: ${join(dir, 'jobs.db')}
   files_dir: ${join(dir, 'files')}
   backoff: { base: 100ms, max: 400ms }
+  # A deferred job that still meets its limit on a loaded machine retries rather than failing.
+  types:
+    chat.completion: { max_attempts: 6 }
 `);
   });
 
