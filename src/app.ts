@@ -25,6 +25,7 @@ import { identifyStage } from './services/auth/stage.js';
 import { ResponseCache } from './services/cache/response-cache.js';
 import { withStoredCredentials } from './services/credentials.js';
 import { GatewayState } from './services/gateway-state.js';
+import { deferChatToJob } from './services/jobs/defer.js';
 import { registerJobMetrics } from './services/jobs/job-metrics.js';
 import type { JobService } from './services/jobs/job-service.js';
 import { createJobService } from './services/jobs/setup.js';
@@ -195,10 +196,13 @@ export async function buildApp(
     },
   });
   // pino's Logger and Fastify's logger are the same object; Fastify only types the narrower interface.
-  const jobSetup = config.jobs.enabled ? createJobService(state, app.log as unknown as Logger) : undefined;
+  const jobSetup = config.jobs.enabled
+    ? createJobService(state, app.log as unknown as Logger, storage.handle)
+    : undefined;
   const jobs = jobSetup?.jobs;
   await jobs?.load();
   if (jobs) {
+    limits.deferToJob = deferChatToJob(jobs);
     if (metrics) registerJobMetrics(metrics.registry, jobs);
     await app.register(jobRoutes, { prefix: '/v1', jobs, state });
     await app.register(fileRoutes, {

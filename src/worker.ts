@@ -1,5 +1,6 @@
 import { type Logger, pino } from 'pino';
 import type { CloseResult } from './backends/queue/types.js';
+import { openDatabase } from './db/connect.js';
 import { GatewayState } from './services/gateway-state.js';
 import { createJobService } from './services/jobs/setup.js';
 import type { GatewayConfig } from './types/config.js';
@@ -28,7 +29,10 @@ export async function startWorker(
     onListenerError: (event, err) => log.error({ err, event }, 'event subscriber failed'),
   });
   await state.initBreakers(log);
-  const setup = createJobService(state, log);
+  // Files and batch records are in the storage database (shared with PostgreSQL): batch lines read them.
+  const db = await openDatabase(config.database);
+  if (config.database.migrate) await db.migrate();
+  const setup = createJobService(state, log, db);
   const { jobs } = setup;
   await jobs.load();
   const known = jobs.registry.names();
@@ -46,6 +50,7 @@ export async function startWorker(
       stopping ??= (async () => {
         const r = await jobs.stop(timeoutMs);
         await setup.close();
+        await db.close();
         await state.close();
         log.flush();
         return r;

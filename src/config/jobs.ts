@@ -27,6 +27,7 @@ export const JobsSchema = T.Object(
     max_input_size: T.Optional(Size),
     files_dir: T.Optional(T.String({ minLength: 1 })),
     max_file_size: T.Optional(Size),
+    batch_window: T.Optional(Duration),
     types: T.Optional(
       T.Record(
         T.String({ pattern: JOB_TYPE_PATTERN }),
@@ -82,6 +83,7 @@ export const JOB_DEFAULTS = {
   maxInputBytes: 1024 * 1024,
   filesDir: './data/files',
   maxFileBytes: 512 * 1024 * 1024,
+  batchWindowMs: 86_400_000,
   webhookTimeoutMs: 10_000,
   webhookMaxAttempts: 5,
 };
@@ -143,6 +145,7 @@ export function resolveJobs(raw: RawJobs | undefined, hasRedis: boolean, issues:
     maxInputBytes: maxInput ?? JOB_DEFAULTS.maxInputBytes,
     filesDir: j.files_dir ?? JOB_DEFAULTS.filesDir,
     maxFileBytes: maxFile ?? JOB_DEFAULTS.maxFileBytes,
+    batchWindowMs: dur(j.batch_window, 'batch_window', JOB_DEFAULTS.batchWindowMs),
     types,
     schedules,
     webhooks: {

@@ -27,7 +27,7 @@ export const BudgetSchema = T.Object(
 export const TierSchema = T.Object(
   {
     ...RateFields,
-    on_limit: T.Optional(T.Union([T.Literal('reject'), T.Literal('queue')])),
+    on_limit: T.Optional(T.Union([T.Literal('reject'), T.Literal('queue'), T.Literal('job')])),
     max_queue_wait: T.Optional(Duration),
     /** Queue weight: a higher tier is served first and gets that share of freed capacity. */
     priority: T.Optional(T.Integer({ minimum: 1, maximum: 1000 })),

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { FILE_MIGRATIONS } from './file-migrations.js';
 
 /**
  * Migrations live in code (not read from disk at runtime), so dist/ is self-contained. Names sort in
@@ -191,7 +192,7 @@ export const CORE_MIGRATIONS: Readonly<Record<string, Migration>> = {
 };
 
 /** Every migration the gateway applies; other features' tables join here under later names. */
-export const ALL_MIGRATIONS: Readonly<Record<string, Migration>> = { ...CORE_MIGRATIONS };
+export const ALL_MIGRATIONS: Readonly<Record<string, Migration>> = { ...CORE_MIGRATIONS, ...FILE_MIGRATIONS };
 
 export class InCodeMigrations implements MigrationProvider {
   constructor(private readonly migrations: Readonly<Record<string, Migration>>) {}

@@ -22,6 +22,11 @@ export function limitsAdmit(service: LimitsService): StageImplementations['admit
       promptTokens,
       maxTokens,
       signal: ctx.signal,
+      // Only a plain chat request over HTTP can become a job (a job stores one result, not a stream).
+      deferrable:
+        ctx.operation === 'chat' && ctx.ingress.path === '/v1/chat/completions'
+          ? { body: ctx.body, caller: ctx.caller }
+          : undefined,
     });
     if (!admission) return;
     Object.assign(ctx.responseHeaders, admission.headers);

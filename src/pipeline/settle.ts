@@ -1,4 +1,5 @@
 import { isClientAbort, isGatewayError, isUpstreamError } from '../errors/gateway-error.js';
+import { DeferredToJob } from '../services/limits/limits-service.js';
 import type { RequestRecord } from '../types/events.js';
 import type { Outcome, RequestContext } from './context.js';
 
@@ -12,7 +13,10 @@ export function settle(ctx: RequestContext, outcome: Outcome): void {
   if (ctx.settled) return;
   ctx.settled = true;
   const m = ctx.meta;
-  if (outcome.aborted || (outcome.error !== undefined && isClientAbort(outcome.error))) {
+  if (outcome.error instanceof DeferredToJob) {
+    // Not a failure: the request was answered 202 with a job, which runs (and settles) on its own.
+    m.deferredTo = outcome.error.job.id;
+  } else if (outcome.aborted || (outcome.error !== undefined && isClientAbort(outcome.error))) {
     m.clientAborted = true;
   } else if (isGatewayError(outcome.error)) {
     const err = outcome.error;
@@ -59,7 +63,7 @@ function emit(ctx: RequestContext, totalMs: number): void {
         upstreamMs: m.upstreamMs,
       });
     }
-  } else if (!m.clientAborted && events.has('ai.response.completed')) {
+  } else if (!m.clientAborted && m.deferredTo === undefined && events.has('ai.response.completed')) {
     const upstreamMs = m.upstreamMs ?? 0;
     events.emit('ai.response.completed', {
       requestId: ctx.id,
@@ -96,7 +100,7 @@ function record(ctx: RequestContext, totalMs: number): RequestRecord {
     upstreamRequestId: m.upstreamRequestId,
     stream: m.stream === true,
     // 499: the client went away before the answer was complete (nginx's "client closed request").
-    status: m.clientAborted ? 499 : (m.error?.status ?? 200),
+    status: m.clientAborted ? 499 : m.deferredTo !== undefined ? 202 : (m.error?.status ?? 200),
     errorCode: m.error?.code,
     errorType: m.error?.errorType,
     midStream: m.error?.midStream === true,

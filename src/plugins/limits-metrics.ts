@@ -9,7 +9,7 @@ import type { LimitsObserver } from '../services/limits/limits-service.js';
 export function createLimitsObserver(registry: Registry): LimitsObserver {
   const decisions = new Counter({
     name: 'switchyard_limit_decisions_total',
-    help: 'Limit decisions by outcome (admitted, rejected, budget_exceeded, queue_admitted, queue_timeout, queue_full, unavailable, fail_open) and the limit that decided.',
+    help: 'Limit decisions by outcome (admitted, rejected, budget_exceeded, queue_admitted, queue_timeout, queue_full, deferred, unavailable, fail_open) and the limit that decided.',
     labelNames: ['outcome', 'limit'] as const,
     registers: [registry],
   });

@@ -18,6 +18,17 @@ export function deliverJson<T>(ctx: RequestContext, reply: FastifyReply, result:
   return result;
 }
 
+/** A request that became a job (`on_limit: job`): 202, `Location` the job's status URL, the job. */
+export function deliverDeferred<T extends { status_url: string }>(
+  ctx: RequestContext,
+  reply: FastifyReply,
+  job: T,
+): T {
+  writeHeaders(ctx, reply);
+  reply.code(202).header('location', job.status_url);
+  return job;
+}
+
 /** OpenAI chat-completions SSE: `data: {chunk}` events, then `data: [DONE]`; an error ends it without one. */
 export function deliverChatSse(
   ctx: RequestContext<'chat.stream'>,

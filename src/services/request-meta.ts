@@ -15,6 +15,8 @@ export interface RequestMeta {
   /** The error that ended the request, before or during a stream. */
   error?: { code: string; errorType: string; status: number; midStream: boolean };
   clientAborted?: boolean;
+  /** The request became this job (`on_limit: job`) and was answered 202. */
+  deferredTo?: string;
   /** Upstream attempts made (retries, failovers and fallbacks included). */
   attempts?: number;
   /** The fallback model that answered, when not the requested one. */

@@ -290,9 +290,11 @@ export interface JobsSpec {
   backoff: { baseMs: number; maxMs: number };
   /** The largest `input` a client may submit, as JSON bytes. */
   maxInputBytes: number;
-  /** Files and uploads (OpenAI's Files, Uploads and Batch APIs) live here on the local disk. */
+  /** File content lives here on the local disk (embedded database); with PostgreSQL, in the database. */
   filesDir: string;
   maxFileBytes: number;
+  /** How long a batch's `completion_window: 24h` really is; unfinished batches expire after it. */
+  batchWindowMs: number;
   /** Per-type overrides of concurrency, attempts and rate limit. */
   types: ReadonlyMap<string, Partial<JobTypeSpec>>;
   schedules: readonly JobScheduleSpec[];

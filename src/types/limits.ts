@@ -19,7 +19,8 @@ export interface BudgetCaps {
 export interface TierSpec {
   name: string;
   rates: RateRule[];
-  onLimit: 'reject' | 'queue';
+  /** Over a rate limit: 429 at once, wait in the priority queue, or become a 202 job (chat only). */
+  onLimit: 'reject' | 'queue' | 'job';
   maxQueueWaitMs: number;
   priority: number;
   budget: BudgetCaps;

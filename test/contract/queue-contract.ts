@@ -288,6 +288,33 @@ export function queueContract(name: string, factory: () => Promise<QueueUnderTes
       expect(await b.list({ team: 'gamma', limit: 10 })).toEqual([]);
     });
 
+    it('keeps unlisted (internal) jobs out of the listing, and carries the caller to the worker', async () => {
+      const b = await open();
+      const caller = { team: 'alpha', keyId: 'key_1', user: 'u1', tier: 'pro', budget: { dailyMicros: 5 } };
+      const shown = await b.enqueue({ type: 'vis', team: 'alpha', input: 1, caller });
+      const hidden = await b.enqueue({ type: 'vis', team: 'alpha', input: 2, caller, listed: false });
+      expect(shown.job).toMatchObject({ listed: true, caller });
+      expect(hidden.job).toMatchObject({ listed: false, caller });
+      expect((await b.list({ team: 'alpha', limit: 10 })).map((j) => j.id)).toEqual([shown.job.id]);
+      // Still a job: fetched by id (the service decides who may see it), and run with its caller.
+      expect((await b.get(hidden.job.id))?.listed).toBe(false);
+      const seen: unknown[] = [];
+      workers.push(
+        b.work(
+          async (job) => {
+            seen.push(job.caller);
+            return null;
+          },
+          { types: { vis: { concurrency: 2 } } },
+        ),
+      );
+      await statusIs(b, hidden.job.id, 'completed');
+      await statusIs(b, shown.job.id, 'completed');
+      expect(seen).toEqual([caller, caller]);
+      const none = await b.enqueue({ type: 'vis', team: 'alpha', input: 3 });
+      expect(none.job.caller).toBeNull();
+    });
+
     it('honours per-type concurrency', async () => {
       const b = await open();
       let running = 0;

@@ -153,6 +153,11 @@ jobs:
 
     const listed = await client.batches.list();
     expect(listed.data.map((b) => b.id)).toContain(batch.id);
+    // The batch's own jobs (its run and one per line) are internal: the team's job list never shows them.
+    const jobs = (await (
+      await fetch(`${gw.baseURL}/jobs?limit=100`, { headers: { authorization: 'Bearer team-a' } })
+    ).json()) as { data: Array<{ type: string }> };
+    expect(jobs.data.filter((j) => j.type.startsWith('batch.'))).toEqual([]);
     await expect(other.batches.retrieve(batch.id)).rejects.toMatchObject({
       status: 404,
       code: 'batch_not_found',
@@ -279,4 +284,92 @@ jobs:
       code: 'upload_not_pending',
     });
   });
+});
+
+describe('batch expiry', () => {
+  let gw: TestGateway;
+  let dir: string;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sy-batch-expiry-'));
+    // A 5 s window and a model that answers in 20 s, one line at a time: the window ends first.
+    gw = await startGateway(`
+server: { shutdown_timeout: 1s }
+providers:
+  quick: { type: mock, reply: "in time" }
+  slow: { type: mock, latency_ms: 20000, reply: "too late" }
+models:
+  quick: { targets: [{ provider: quick, model: q }] }
+  slow: { targets: [{ provider: slow, model: s }] }
+jobs:
+  database: ${join(dir, 'db.sqlite')}
+  files_dir: ${join(dir, 'files')}
+  batch_window: 5s
+  types:
+    batch.request: { concurrency: 1 }
+`);
+    client = new OpenAI({ baseURL: gw.baseURL, apiKey: 'none', maxRetries: 0 });
+  }, 30_000);
+
+  afterAll(async () => {
+    await gw?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('expires a batch not finished within its window: finished lines kept, the rest batch_expired', async () => {
+    const line = (i: number, model: string) =>
+      JSON.stringify({
+        custom_id: `req-${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model, messages: [{ role: 'user', content: `q${i}` }] },
+      });
+    // The quick line runs first (line order at one line at a time), then the slow one holds the only slot.
+    const text = [line(0, 'quick'), line(1, 'slow'), line(2, 'slow'), line(3, 'slow')].join('\n');
+    const input = await client.files.create({
+      file: await toFile(Buffer.from(text), 'in.jsonl'),
+      purpose: 'batch',
+    });
+    const batch = await client.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    expect((batch.expires_at ?? 0) - batch.created_at).toBeLessThanOrEqual(6);
+    const done = await until(
+      async () => {
+        const b = await client.batches.retrieve(batch.id);
+        return b.status === 'expired' ? b : undefined;
+      },
+      'the batch to expire',
+      20_000,
+    );
+    expect(done.expired_at).toBeGreaterThanOrEqual(done.created_at);
+    expect(done.completed_at).toBeNull();
+    expect(done.request_counts).toEqual({ total: 4, completed: 1, failed: 3 });
+    const out = (await (await client.files.content(done.output_file_id as string)).text()).trim().split('\n');
+    expect(out.map((l) => JSON.parse(l).custom_id)).toEqual(['req-0']);
+    const errs = (await (await client.files.content(done.error_file_id as string)).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(errs.map((e: { custom_id: string }) => e.custom_id)).toEqual(['req-1', 'req-2', 'req-3']);
+    for (const e of errs) {
+      expect(e).toMatchObject({
+        response: null,
+        error: {
+          code: 'batch_expired',
+          message: 'This request could not be executed before the completion window expired.',
+        },
+      });
+      expect(e.id).toMatch(/^batch_req_/);
+    }
+    // An expired batch is finished: it cannot be cancelled, and stays expired.
+    await expect(client.batches.cancel(batch.id)).rejects.toMatchObject({
+      status: 400,
+      code: 'batch_not_cancellable',
+    });
+    expect((await client.batches.retrieve(batch.id)).status).toBe('expired');
+  }, 40_000);
 });

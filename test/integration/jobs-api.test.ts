@@ -48,7 +48,12 @@ describe.each(backends)('Jobs API on $name', ({ name, yaml }) => {
   let dir: string;
   let receiver: Server;
   let receiverUrl: string;
-  const deliveries: Array<{ valid: boolean; event: string; body: { event: string; data: JobBody } }> = [];
+  const deliveries: Array<{
+    valid: boolean;
+    event: string;
+    delivery: string;
+    body: { event: string; data: JobBody };
+  }> = [];
   let failFirstDelivery = true;
   const prefix = `sytest:${randomHex(8)}:`;
 
@@ -68,7 +73,12 @@ describe.each(backends)('Jobs API on $name', ({ name, yaml }) => {
           },
           raw,
         );
-        deliveries.push({ valid, event: String(req.headers['x-switchyard-event']), body: JSON.parse(raw) });
+        deliveries.push({
+          valid,
+          event: String(req.headers['x-switchyard-event']),
+          delivery: String(req.headers['x-switchyard-delivery']),
+          body: JSON.parse(raw),
+        });
         if (failFirstDelivery) {
           failFirstDelivery = false;
           res.statusCode = 503;
@@ -395,15 +405,23 @@ ${yaml(dir)}
       event: 'job.completed',
       data: { id, status: 'completed', type: 'text.split' },
     });
-    // The delivery is itself a job of the same team: attempts and outcome are recorded.
-    const list = (await call('GET', '/v1/jobs?limit=100')).body.data as JobBody[];
+    // The delivery is itself a job of the same team, internal: kept out of the team's list and 404 to the
+    // team, while its attempts and outcome are recorded for the admin. Both attempts name the same job.
+    expect(mine[0]?.delivery).toMatch(/^job_/);
+    expect(mine[1]?.delivery).toBe(mine[0]?.delivery);
+    const deliveryId = mine[1]?.delivery as string;
     const delivery = await until(async () => {
-      const l = (await call('GET', '/v1/jobs?limit=100')).body.data as JobBody[];
-      return l.find((j) => j.type === 'webhook.deliver' && j.status === 'completed');
+      const r = await admin('GET', `/admin/queues/jobs/${deliveryId}`);
+      return r.body.status === 'completed' ? r.body : undefined;
     }, 'recorded delivery');
-    expect(list.length).toBeGreaterThan(0);
-    expect(delivery.attempts).toBe(2);
+    expect(delivery).toMatchObject({ type: 'webhook.deliver', team: 'a', listed: false, attempts: 2 });
     expect(delivery.result).toEqual({ status: 204, attempt: 2 });
+    const list = (await call('GET', '/v1/jobs?limit=100')).body.data as JobBody[];
+    expect(list.map((j) => j.id)).toContain(id);
+    expect(list.some((j) => j.type === 'webhook.deliver')).toBe(false);
+    expect((await call('GET', `/v1/jobs/${deliveryId}`)).status).toBe(404);
+    expect((await call('GET', `/v1/jobs/${deliveryId}/events`)).status).toBe(404);
+    expect((await call('DELETE', `/v1/jobs/${deliveryId}`)).status).toBe(404);
     // A tampered body fails verification.
     expect(
       verifyWebhook(

@@ -44,7 +44,12 @@ describe('migrations raced by several processes', () => {
       const rows = await pgQuery<{ name: string }>(
         `select name from "${schema}".kysely_migration order by name`,
       );
-      expect(rows.map((r) => r.name)).toEqual(['0001_core', '0002_responses', '0003_key_cache_namespaces']);
+      expect(rows.map((r) => r.name)).toEqual([
+        '0001_core',
+        '0002_responses',
+        '0003_key_cache_namespaces',
+        '0004_files_uploads_batches',
+      ]);
     },
   );
 

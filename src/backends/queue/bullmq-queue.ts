@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Job, Queue, QueueEvents, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomHex } from '../../core/ids.js';
+import type { Caller } from '../../types/caller.js';
 import {
   ABORT_CANCELLED,
   ABORT_SHUTDOWN,
@@ -45,6 +46,9 @@ interface JobData {
   input: unknown;
   webhook: string | null;
   idem: string | null;
+  caller?: Caller | null;
+  /** Absent on older jobs: listed. */
+  unlisted?: boolean;
 }
 
 interface StoredProgress {
@@ -172,17 +176,18 @@ export class BullQueue implements QueueBackend {
     // Scores are microsecond-ish and strictly increasing within this process, so jobs enqueued in the same
     // millisecond still list newest first (equal scores would fall back to comparing random ids).
     this.lastListScore = Math.max(now * 1000, this.lastListScore + 1);
-    await this.redis
-      .multi()
-      .hset(this.k.idx, id, req.type)
-      .zadd(teamKey, this.lastListScore, id)
-      .zremrangebyrank(teamKey, 0, -TEAM_INDEX_MAX - 1)
-      .exec();
+    const listed = req.listed !== false;
+    const m = this.redis.multi().hset(this.k.idx, id, req.type);
+    // Internal jobs stay out of the team's index: listing never sees them.
+    if (listed) m.zadd(teamKey, this.lastListScore, id).zremrangebyrank(teamKey, 0, -TEAM_INDEX_MAX - 1);
+    await m.exec();
     const data: JobData = {
       team: req.team,
       input: req.input ?? null,
       webhook: req.webhook ?? null,
       idem: req.idempotencyKey ?? null,
+      caller: req.caller ?? null,
+      ...(listed ? {} : { unlisted: true }),
     };
     const retentionSec = Math.ceil(this.retentionMs / 1000);
     const job = await this.queue(req.type).add(req.type, data, {
@@ -225,6 +230,8 @@ export class BullQueue implements QueueBackend {
           : null,
       idempotencyKey: data.idem,
       webhook: data.webhook,
+      caller: data.caller ?? null,
+      listed: data.unlisted !== true,
       createdAt: job.timestamp,
       runAt: job.timestamp + (job.opts.delay ?? 0),
       startedAt: job.processedOn ?? null,
@@ -431,7 +438,13 @@ export class BullQueue implements QueueBackend {
     }
     for (const s of schedules) {
       this.scheduledTypes.add(s.type);
-      const data: JobData = { team: s.team, input: s.input ?? null, webhook: null, idem: null };
+      const data: JobData = {
+        team: s.team,
+        input: s.input ?? null,
+        webhook: null,
+        idem: null,
+        unlisted: true,
+      };
       await this.queue(s.type).upsertJobScheduler(
         s.name,
         { pattern: s.cron, ...(s.tz ? { tz: s.tz } : {}) },

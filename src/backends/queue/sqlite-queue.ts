@@ -79,6 +79,8 @@ interface Row {
   lease_token: string | null;
   lease_until: number | null;
   cancel_requested: number;
+  caller: string | null;
+  listed: number;
 }
 
 const SCHEMA = `
@@ -104,7 +106,9 @@ CREATE TABLE IF NOT EXISTS sy_jobs (
   finished_at INTEGER,
   lease_token TEXT,
   lease_until INTEGER,
-  cancel_requested INTEGER NOT NULL DEFAULT 0
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  caller TEXT,
+  listed INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS sy_jobs_claim ON sy_jobs (type, priority, run_at, seq) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS sy_jobs_lease ON sy_jobs (lease_until) WHERE state = 'active';
@@ -143,6 +147,8 @@ function toRecord(r: Row): JobRecord {
     error: parseJson(r.error) as JobRecord['error'],
     idempotencyKey: r.idem_key,
     webhook: r.webhook,
+    caller: parseJson(r.caller) as JobRecord['caller'],
+    listed: r.listed !== 0,
     createdAt: r.created_at,
     runAt: r.run_at,
     startedAt: r.started_at,
@@ -173,20 +179,28 @@ export class SqliteQueue implements QueueBackend {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // Files created before jobs carried their caller and visibility get the columns here.
+    const cols = new Set(
+      (this.db.pragma('table_info(sy_jobs)') as Array<{ name: string }>).map((c) => c.name),
+    );
+    if (!cols.has('caller')) this.db.exec('ALTER TABLE sy_jobs ADD COLUMN caller TEXT');
+    if (!cols.has('listed')) this.db.exec('ALTER TABLE sy_jobs ADD COLUMN listed INTEGER NOT NULL DEFAULT 1');
     // Listeners are per job id; hundreds of SSE watchers are normal.
     this.events.setMaxListeners(0);
     const db = this.db;
     this.st = {
       insert: db.prepare(
-        `INSERT INTO sy_jobs (id, type, team, input, priority, state, max_attempts, idem_key, webhook, created_at, run_at)
-         VALUES (@id, @type, @team, @input, @priority, 'queued', @max_attempts, @idem_key, @webhook, @now, @run_at)
+        `INSERT INTO sy_jobs (id, type, team, input, priority, state, max_attempts, idem_key, webhook, created_at, run_at,
+           caller, listed)
+         VALUES (@id, @type, @team, @input, @priority, 'queued', @max_attempts, @idem_key, @webhook, @now, @run_at,
+           @caller, @listed)
          ON CONFLICT DO NOTHING RETURNING *`,
       ),
       byIdem: db.prepare('SELECT * FROM sy_jobs WHERE team = ? AND idem_key = ?'),
       byId: db.prepare('SELECT * FROM sy_jobs WHERE id = ?'),
-      listFirst: db.prepare('SELECT * FROM sy_jobs WHERE team = ? ORDER BY seq DESC LIMIT ?'),
+      listFirst: db.prepare('SELECT * FROM sy_jobs WHERE team = ? AND listed = 1 ORDER BY seq DESC LIMIT ?'),
       listAfter: db.prepare(
-        `SELECT * FROM sy_jobs WHERE team = ? AND seq < (SELECT seq FROM sy_jobs WHERE id = ?)
+        `SELECT * FROM sy_jobs WHERE team = ? AND listed = 1 AND seq < (SELECT seq FROM sy_jobs WHERE id = ?)
          ORDER BY seq DESC LIMIT ?`,
       ),
       claim: db.prepare(
@@ -282,6 +296,8 @@ export class SqliteQueue implements QueueBackend {
       max_attempts: req.maxAttempts ?? 3,
       idem_key: req.idempotencyKey ?? null,
       webhook: req.webhook ?? null,
+      caller: req.caller ? JSON.stringify(req.caller) : null,
+      listed: req.listed === false ? 0 : 1,
       now,
       run_at: now + Math.max(0, req.delayMs ?? 0),
     }) as Row | undefined;
@@ -431,6 +447,7 @@ export class SqliteQueue implements QueueBackend {
         input: s.input,
         priority: 'background',
         idempotencyKey: `schedule:${s.name}:${r.next_run_at}`,
+        listed: false,
       });
     }
   }

@@ -7,6 +7,8 @@
  * so a late finisher's result is dropped and `onSettled` fires once per terminal state.
  */
 
+import type { Caller } from '../../types/caller.js';
+
 export const JOB_PRIORITIES = ['critical', 'standard', 'background'] as const;
 export type JobPriority = (typeof JOB_PRIORITIES)[number];
 /** Lower runs first; both backends order by this number. */
@@ -42,6 +44,13 @@ export interface JobRecord {
   error: JobErrorInfo | null;
   idempotencyKey: string | null;
   webhook: string | null;
+  /**
+   * Who submitted it, as identify saw them (key, user, tier, limits, budget): the job's pipeline runs are
+   * admitted and billed as this caller. Null for jobs with no caller (schedules, older records).
+   */
+  caller: Caller | null;
+  /** Shown to its team (GET /v1/jobs); internal jobs (webhook deliveries, batch lines) are not. */
+  listed: boolean;
   /** Epoch ms. */
   createdAt: number;
   /** Not before this time (delayed jobs; retries waiting out their backoff). */
@@ -59,6 +68,9 @@ export interface EnqueueRequest {
   idempotencyKey?: string;
   maxAttempts?: number;
   webhook?: string;
+  caller?: Caller | undefined;
+  /** Default true. False: kept out of the team's listing (internal jobs). */
+  listed?: boolean | undefined;
 }
 
 export interface EnqueueResult {
@@ -143,6 +155,7 @@ export interface QueueBackend {
   readonly kind: 'sqlite' | 'bullmq';
   enqueue(req: EnqueueRequest): Promise<EnqueueResult>;
   get(id: string): Promise<JobRecord | undefined>;
+  /** The team's listed jobs, newest first; unlisted (internal) jobs never appear. */
   list(q: ListQuery): Promise<JobRecord[]>;
   /** Queued: never starts. Active: its signal aborts; the job ends `cancelled`. Terminal: unchanged. */
   cancel(id: string): Promise<JobRecord | undefined>;

@@ -57,5 +57,19 @@ export default async function adminQueueRoutes(
     async (request) => jobJson(await jobs.retryDeadLetter((request.params as { id: string }).id)),
   );
 
+  // Any job by id, internal ones (webhook deliveries, batch lines) included, with its team and caller's key.
+  app.get(
+    '/admin/queues/jobs/:id',
+    {
+      schema: {
+        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } },
+      },
+    },
+    async (request) => {
+      const job = await jobs.getAny((request.params as { id: string }).id);
+      return { ...jobJson(job), team: job.team, key_id: job.caller?.keyId ?? null, listed: job.listed };
+    },
+  );
+
   app.delete('/admin/queues/failed', async () => ({ purged: await jobs.purgeDeadLetters() }));
 }

@@ -9,7 +9,7 @@ import {
   type UploadRecord,
 } from '../../services/files/file-service.js';
 import type { GatewayState } from '../../services/gateway-state.js';
-import { teamOf } from './caller.js';
+import { callerOf, teamOf } from './caller.js';
 
 /** OpenAI's Files, Uploads and Batch APIs. Thin handlers over FileService and BatchService. */
 
@@ -82,9 +82,9 @@ function page<T extends { id: string }>(rows: T[], limit: number) {
 
 export default async function fileRoutes(
   app: FastifyInstance,
-  opts: { state: GatewayState; files: () => FileService; batches: BatchService; maxFileBytes: number },
+  opts: { state: GatewayState; files: FileService; batches: BatchService; maxFileBytes: number },
 ): Promise<void> {
-  const { state, batches } = opts;
+  const { state, batches, files } = opts;
   const team = (request: FastifyRequest, reply: FastifyReply) => teamOf(request, reply, state, undefined);
   // Multipart only here: the rest of the API accepts JSON alone.
   await app.register(multipart, {
@@ -101,6 +101,7 @@ export default async function fileRoutes(
   /** Reads a multipart body: the one file part streams to `onFile`; fields are collected. */
   async function readMultipart(
     request: FastifyRequest,
+    reply: FastifyReply,
     fileField: string,
     onFile: (
       stream: NodeJS.ReadableStream & import('node:stream').Readable,
@@ -113,21 +114,28 @@ export default async function fileRoutes(
     const fields: Record<string, string> = {};
     let result: unknown;
     let got = false;
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        if (part.fieldname !== fileField || got) {
-          part.file.resume();
-          throw new GatewayError(
-            'invalid_request',
-            `unexpected file field '${part.fieldname}'; send one '${fileField}'`,
-            {
-              param: part.fieldname,
-            },
-          );
-        }
-        got = true;
-        result = await onFile(part.file, part.filename);
-      } else fields[part.fieldname] = String(part.value);
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (part.fieldname !== fileField || got) {
+            part.file.resume();
+            throw new GatewayError(
+              'invalid_request',
+              `unexpected file field '${part.fieldname}'; send one '${fileField}'`,
+              {
+                param: part.fieldname,
+              },
+            );
+          }
+          got = true;
+          result = await onFile(part.file, part.filename);
+        } else fields[part.fieldname] = String(part.value);
+      }
+    } catch (err) {
+      // Refused before the body was read to its end (a finished upload, a bad field): the rest of it is
+      // still on the socket, so this connection cannot carry another request. Close it after the answer.
+      reply.header('connection', 'close');
+      throw err;
     }
     if (!got)
       throw new GatewayError('missing_required_parameter', `'${fileField}' is required`, {
@@ -140,10 +148,9 @@ export default async function fileRoutes(
 
   app.post('/files', async (request, reply) => {
     const owner = await team(request, reply);
-    const files = opts.files();
     let created: FileRecord | undefined;
     // The purpose may come after the file, so the file is stored first and removed if the purpose is bad.
-    const { fields } = await readMultipart(request, 'file', async (stream, filename) => {
+    const { fields } = await readMultipart(request, reply, 'file', async (stream, filename) => {
       created = await files.create(owner, (filename || 'file').slice(0, 255), 'pending', stream);
     });
     const purpose = fields.purpose;
@@ -158,30 +165,25 @@ export default async function fileRoutes(
         },
       );
     }
-    return fileJson(files.setPurpose(file.id, purpose));
+    return fileJson(await files.setPurpose(file.id, purpose));
   });
 
   app.get('/files', { schema: listQuery }, async (request, reply) => {
     const q = request.query as { limit?: string; after?: string; purpose?: string };
     const owner = await team(request, reply);
     const limit = limitOf(q, 10_000);
-    return page(
-      opts
-        .files()
-        .list(owner, limit + 1, q.after, q.purpose)
-        .map(fileJson),
-      limit,
-    );
+    return page((await files.list(owner, limit + 1, q.after, q.purpose)).map(fileJson), limit);
   });
 
   app.get('/files/:id', { schema: idParams }, async (request, reply) => {
-    return fileJson(opts.files().get((request.params as { id: string }).id, await team(request, reply)));
+    return fileJson(await files.get((request.params as { id: string }).id, await team(request, reply)));
   });
 
   app.get('/files/:id/content', { schema: idParams }, async (request, reply) => {
-    const { file, stream } = opts
-      .files()
-      .content((request.params as { id: string }).id, await team(request, reply));
+    const { file, stream } = await files.content(
+      (request.params as { id: string }).id,
+      await team(request, reply),
+    );
     reply.header('content-type', 'application/octet-stream').header('content-length', String(file.bytes));
     reply.header('content-disposition', `attachment; filename="${file.filename.replace(/["\\\r\n]/g, '_')}"`);
     return reply.send(stream);
@@ -189,7 +191,7 @@ export default async function fileRoutes(
 
   app.delete('/files/:id', { schema: idParams }, async (request, reply) => {
     const { id } = request.params as { id: string };
-    await opts.files().delete(id, await team(request, reply));
+    await files.delete(id, await team(request, reply));
     return { id, object: 'file', deleted: true };
   });
 
@@ -214,7 +216,7 @@ export default async function fileRoutes(
     },
     async (request, reply) => {
       const b = request.body as { filename: string; purpose: string; bytes: number; mime_type: string };
-      const u = opts.files().createUpload(await team(request, reply), {
+      const u = await files.createUpload(await team(request, reply), {
         filename: b.filename,
         purpose: b.purpose,
         bytes: b.bytes,
@@ -225,11 +227,11 @@ export default async function fileRoutes(
   );
 
   app.get('/uploads/:id', { schema: idParams }, async (request, reply) => {
-    const files = opts.files();
-    const u = files.getUpload((request.params as { id: string }).id, await team(request, reply));
-    const parts = files.parts(u.id);
+    const u = await files.getUpload((request.params as { id: string }).id, await team(request, reply));
+    const parts = await files.parts(u.id);
+    const received = parts.reduce((n, p) => n + p.bytes, 0);
     return {
-      ...uploadJson(u, u.fileId ? files.get(u.fileId, u.team) : null, files.received(u.id)),
+      ...uploadJson(u, u.fileId ? await files.get(u.fileId, u.team) : null, received),
       parts: parts.map((p) => ({
         id: p.id,
         object: 'upload.part',
@@ -242,10 +244,11 @@ export default async function fileRoutes(
 
   app.post('/uploads/:id/parts', { schema: idParams }, async (request, reply) => {
     const owner = await team(request, reply);
-    const files = opts.files();
     const { id } = request.params as { id: string };
-    files.getUpload(id, owner);
-    const { result } = await readMultipart(request, 'data', (stream) => files.addPart(id, owner, stream));
+    await files.getUpload(id, owner);
+    const { result } = await readMultipart(request, reply, 'data', (stream) =>
+      files.addPart(id, owner, stream),
+    );
     const part = result as Awaited<ReturnType<FileService['addPart']>>;
     return {
       id: part.id,
@@ -282,20 +285,21 @@ export default async function fileRoutes(
     async (request, reply) => {
       const b = request.body as { part_ids: string[]; md5?: string; sha256?: string };
       const owner = await team(request, reply);
-      const { upload, file } = await opts
-        .files()
-        .completeUpload((request.params as { id: string }).id, owner, b.part_ids, {
+      const { upload, file } = await files.completeUpload(
+        (request.params as { id: string }).id,
+        owner,
+        b.part_ids,
+        {
           md5: b.md5,
           sha256: b.sha256,
-        });
+        },
+      );
       return uploadJson(upload, file, file.bytes);
     },
   );
 
   app.post('/uploads/:id/cancel', { schema: idParams }, async (request, reply) => {
-    const u = await opts
-      .files()
-      .cancelUpload((request.params as { id: string }).id, await team(request, reply));
+    const u = await files.cancelUpload((request.params as { id: string }).id, await team(request, reply));
     return uploadJson(u, null, 0);
   });
 
@@ -330,21 +334,21 @@ export default async function fileRoutes(
         completion_window: string;
         metadata?: Record<string, string>;
       };
-      return batchJson(await batches.create(await team(request, reply), b));
+      return batchJson(await batches.create(await callerOf(request, reply, state, undefined), b));
     },
   );
 
   app.get('/batches', { schema: listQuery }, async (request, reply) => {
     const q = request.query as { limit?: string; after?: string };
     const limit = limitOf(q, 100);
-    return page(batches.list(await team(request, reply), limit + 1, q.after).map(batchJson), limit);
+    return page((await batches.list(await team(request, reply), limit + 1, q.after)).map(batchJson), limit);
   });
 
   app.get('/batches/:id', { schema: idParams }, async (request, reply) =>
-    batchJson(batches.get((request.params as { id: string }).id, await team(request, reply))),
+    batchJson(await batches.get((request.params as { id: string }).id, await team(request, reply))),
   );
 
   app.post('/batches/:id/cancel', { schema: idParams }, async (request, reply) =>
-    batchJson(batches.cancel((request.params as { id: string }).id, await team(request, reply))),
+    batchJson(await batches.cancel((request.params as { id: string }).id, await team(request, reply))),
   );
 }

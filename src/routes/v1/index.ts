@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { runPipeline } from '../../pipeline/pipeline.js';
 import type { GatewayState } from '../../services/gateway-state.js';
+import { DeferredToJob } from '../../services/limits/limits-service.js';
 import type { Caller } from '../../types/caller.js';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../types/openai.js';
-import { deliverChatSse, deliverJson } from '../deliver.js';
+import { deliverChatSse, deliverDeferred, deliverJson } from '../deliver.js';
 import { httpContext } from '../http-context.js';
 import audioRoutes from './audio.js';
 import messagesRoutes from './messages.js';
@@ -32,7 +33,13 @@ export default async function v1Routes(app: FastifyInstance, opts: { state: Gate
       return deliverChatSse(ctx, reply, await runPipeline(ctx));
     }
     const ctx = httpContext(request, reply, state, 'chat', body);
-    return deliverJson(ctx, reply, await runPipeline(ctx));
+    try {
+      return deliverJson(ctx, reply, await runPipeline(ctx));
+    } catch (err) {
+      // `on_limit: job`: over its limit, the request became a job; 202 with where to follow it.
+      if (err instanceof DeferredToJob) return deliverDeferred(ctx, reply, err.job);
+      throw err;
+    }
   });
 
   app.post('/embeddings', { schema: embeddingsRoute }, async (request, reply) => {

@@ -12,7 +12,7 @@ import type { GatewayState } from '../../services/gateway-state.js';
 import { jobJson } from '../../services/jobs/job-json.js';
 import { type JobService, MAX_DELAY_MS } from '../../services/jobs/job-service.js';
 import { checkWebhookUrl } from '../../services/jobs/webhooks.js';
-import { teamOf } from './caller.js';
+import { callerOf, teamOf } from './caller.js';
 
 const TERMINAL: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
 const HEARTBEAT_MS = 15_000;
@@ -84,9 +84,16 @@ export default async function jobRoutes(
       const bad = checkWebhookUrl(body.webhook);
       if (bad) throw new GatewayError('invalid_value', bad, { param: 'webhook' });
     }
+    const caller = await callerOf(
+      request,
+      reply,
+      state,
+      body.type === 'chat.completion' ? body.input : undefined,
+    );
     const { job, created } = await jobs.submit({
       type: body.type,
-      team: await team(request, reply, body.type === 'chat.completion' ? body.input : undefined),
+      team: caller.team,
+      caller,
       input: body.input,
       priority: body.priority,
       delayMs: body.delay,

@@ -1,7 +1,7 @@
-import type Database from 'better-sqlite3';
 import { randomHex } from '../../core/ids.js';
-import { openSqlite } from '../../db/sqlite.js';
+import type { BatchResult, BatchRow, FileStore } from '../../db/file-store.js';
 import { GatewayError, isGatewayError } from '../../errors/gateway-error.js';
+import type { Caller } from '../../types/caller.js';
 import type { ChatCompletionRequest } from '../../types/openai.js';
 import type { GatewayState } from '../gateway-state.js';
 import { isFinalError, runChatForJob } from '../jobs/chat-job.js';
@@ -11,61 +11,18 @@ import type { FileService } from './file-service.js';
 /**
  * OpenAI's Batch API over the job queue: a batch is a `batch.run` job that validates the JSONL input file
  * and submits one `batch.request` job per line; each line's job records its own result (once, keyed by
- * batch and line) and the last one to finish writes the output and error files.
+ * batch and line) and the last one to finish writes the output and error files. A batch still unfinished
+ * when its window ends (`jobs.batch_window`) expires: what finished is kept, the rest is reported in the
+ * error file as `batch_expired`. Records live in the FileStore, so every instance and worker shares them.
  */
+
+export type { BatchRow, BatchStatus } from '../../db/file-store.js';
 
 export const BATCH_ENDPOINTS = ['/v1/chat/completions'] as const;
 const MAX_LINES = 50_000;
 const MAX_REPORTED_ERRORS = 100;
-
-export type BatchStatus =
-  | 'validating'
-  | 'failed'
-  | 'in_progress'
-  | 'finalizing'
-  | 'completed'
-  | 'expired'
-  | 'cancelling'
-  | 'cancelled';
-
-interface BatchRow {
-  id: string;
-  team: string;
-  endpoint: string;
-  input_file_id: string;
-  completion_window: string;
-  status: BatchStatus;
-  output_file_id: string | null;
-  error_file_id: string | null;
-  errors: string | null;
-  metadata: string | null;
-  total: number;
-  completed: number;
-  failed: number;
-  created_at: number;
-  in_progress_at: number | null;
-  expires_at: number;
-  finalizing_at: number | null;
-  completed_at: number | null;
-  failed_at: number | null;
-  cancelling_at: number | null;
-  cancelled_at: number | null;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS sy_batches (
-  id TEXT PRIMARY KEY, team TEXT NOT NULL, endpoint TEXT NOT NULL, input_file_id TEXT NOT NULL,
-  completion_window TEXT NOT NULL, status TEXT NOT NULL, output_file_id TEXT, error_file_id TEXT, errors TEXT,
-  metadata TEXT, total INTEGER NOT NULL DEFAULT 0, completed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL, in_progress_at INTEGER, expires_at INTEGER NOT NULL, finalizing_at INTEGER,
-  completed_at INTEGER, failed_at INTEGER, cancelling_at INTEGER, cancelled_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS sy_batches_team ON sy_batches (team, created_at);
-CREATE TABLE IF NOT EXISTS sy_batch_results (
-  batch_id TEXT NOT NULL, line INTEGER NOT NULL, custom_id TEXT NOT NULL, ok INTEGER NOT NULL, record TEXT NOT NULL,
-  PRIMARY KEY (batch_id, line)
-);
-`;
+const RESULT_PAGE = 1000;
+const UNFINISHED = ['validating', 'in_progress', 'cancelling'] as const;
 
 const sec = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -86,7 +43,7 @@ export function batchJson(b: BatchRow) {
     finalizing_at: sec(b.finalizing_at),
     completed_at: sec(b.completed_at),
     failed_at: sec(b.failed_at),
-    expired_at: null,
+    expired_at: sec(b.expired_at),
     cancelling_at: sec(b.cancelling_at),
     cancelled_at: sec(b.cancelled_at),
     request_counts: { total: b.total, completed: b.completed, failed: b.failed },
@@ -101,52 +58,64 @@ interface BatchRequestInput {
   body: ChatCompletionRequest;
 }
 
-export class BatchService {
-  private conn: Database.Database | undefined;
+/** A line that never ran: how the error file reports it. */
+function unfinishedRecord(customId: string, code: 'batch_expired' | 'batch_cancelled'): string {
+  return JSON.stringify({
+    id: `batch_req_${randomHex(24)}`,
+    custom_id: customId,
+    response: null,
+    error:
+      code === 'batch_expired'
+        ? { code, message: 'This request could not be executed before the completion window expired.' }
+        : { code, message: 'The batch was cancelled before this request ran.' },
+  });
+}
 
-  /** Opens nothing until first used: a gateway that never sees a batch creates no database file. */
+export class BatchService {
+  private sweep: NodeJS.Timeout | undefined;
+
   constructor(
-    private readonly dbPath: string,
-    private readonly filesOf: () => FileService,
+    private readonly store: FileStore,
+    private readonly files: FileService,
     private readonly jobs: JobService,
+    private readonly windowMs: number,
   ) {}
 
-  private get db(): Database.Database {
-    if (!this.conn) {
-      this.conn = openSqlite(this.dbPath);
-      this.conn.pragma('journal_mode = WAL');
-      this.conn.pragma('busy_timeout = 5000');
-      this.conn.exec(SCHEMA);
+  /** Expires batches past their window now and then; every process may run it (the claim is a compare-and-set). */
+  startExpirySweep(log: { error(obj: object, msg: string): void }): void {
+    if (this.sweep) return;
+    const every = Math.max(250, Math.min(30_000, Math.floor(this.windowMs / 4)));
+    this.sweep = setInterval(() => {
+      void this.expireDue().catch((err: unknown) => log.error({ err }, 'batch expiry sweep failed'));
+    }, every);
+    this.sweep.unref();
+  }
+
+  /** Finalizes every unfinished batch whose window has ended; returns how many this call expired. */
+  async expireDue(now = Date.now()): Promise<number> {
+    let n = 0;
+    for (const b of await this.store.expiredBatches(now, 50)) if (await this.finalize(b.id, 'expired')) n++;
+    return n;
+  }
+
+  async get(id: string, team: string): Promise<BatchRow> {
+    let b = await this.store.getBatch(id);
+    if (!b || b.team_id !== team)
+      throw new GatewayError('batch_not_found', `no batch '${id}'`, { param: 'id' });
+    // Read past its window before a sweep got to it: expire it now, so no reader sees it still running.
+    if ((UNFINISHED as readonly string[]).includes(b.status) && b.expires_at < Date.now()) {
+      await this.finalize(id, 'expired');
+      b = (await this.store.getBatch(id)) ?? b;
     }
-    return this.conn;
-  }
-
-  private get files(): FileService {
-    return this.filesOf();
-  }
-
-  private row(id: string): BatchRow | undefined {
-    return this.db.prepare('SELECT * FROM sy_batches WHERE id = ?').get(id) as BatchRow | undefined;
-  }
-
-  get(id: string, team: string): BatchRow {
-    const b = this.row(id);
-    if (!b || b.team !== team) throw new GatewayError('batch_not_found', `no batch '${id}'`, { param: 'id' });
     return b;
   }
 
-  list(team: string, limit: number, after?: string): BatchRow[] {
-    return this.db
-      .prepare(
-        `SELECT * FROM sy_batches WHERE team = @team
-         AND (@after IS NULL OR rowid < (SELECT rowid FROM sy_batches WHERE id = @after))
-         ORDER BY rowid DESC LIMIT @limit`,
-      )
-      .all({ team, limit, after: after ?? null }) as BatchRow[];
+  list(team: string, limit: number, after?: string): Promise<BatchRow[]> {
+    return this.store.listBatches(team, limit, after);
   }
 
   async create(
-    team: string,
+    caller: Caller,
     req: {
       input_file_id: string;
       endpoint: string;
@@ -154,51 +123,60 @@ export class BatchService {
       metadata?: Record<string, string>;
     },
   ): Promise<BatchRow> {
-    const file = this.files.get(req.input_file_id, team);
+    const team = caller.team;
+    const file = await this.files.get(req.input_file_id, team);
     if (file.purpose !== 'batch') {
       throw new GatewayError(
         'invalid_value',
         `file '${file.id}' has purpose '${file.purpose}'; a batch needs purpose 'batch'`,
-        {
-          param: 'input_file_id',
-        },
+        { param: 'input_file_id' },
       );
     }
     const id = `batch_${randomHex(24)}`;
     const now = Date.now();
-    this.db
-      .prepare(
-        `INSERT INTO sy_batches (id, team, endpoint, input_file_id, completion_window, status, metadata, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, 'validating', ?, ?, ?)`,
-      )
-      .run(
-        id,
-        team,
-        req.endpoint,
-        file.id,
-        req.completion_window,
-        req.metadata ? JSON.stringify(req.metadata) : null,
-        now,
-        now + 86_400_000,
-      );
+    await this.store.insertBatch({
+      id,
+      team_id: team,
+      endpoint: req.endpoint,
+      input_file_id: file.id,
+      completion_window: req.completion_window,
+      status: 'validating',
+      output_file_id: null,
+      error_file_id: null,
+      errors: null,
+      metadata: req.metadata ? JSON.stringify(req.metadata) : null,
+      caller: JSON.stringify(caller),
+      total: 0,
+      completed: 0,
+      failed: 0,
+      created_at: now,
+      in_progress_at: null,
+      expires_at: now + this.windowMs,
+      finalizing_at: null,
+      completed_at: null,
+      failed_at: null,
+      expired_at: null,
+      cancelling_at: null,
+      cancelled_at: null,
+    });
     await this.jobs.enqueueInternal({
       type: 'batch.run',
       team,
+      caller,
       input: { batch_id: id },
       idempotencyKey: `batch:${id}`,
     });
     return this.get(id, team);
   }
 
-  cancel(id: string, team: string): BatchRow {
-    const b = this.get(id, team);
+  async cancel(id: string, team: string): Promise<BatchRow> {
+    const b = await this.get(id, team);
     if (b.status === 'validating' || b.status === 'in_progress') {
-      this.db
-        .prepare(
-          `UPDATE sy_batches SET status = 'cancelling', cancelling_at = ? WHERE id = ? AND status IN ('validating', 'in_progress')`,
-        )
-        .run(Date.now(), id);
-      return this.get(id, team);
+      const moved = await this.store.updateBatch(id, { status: 'cancelling', cancelling_at: Date.now() }, [
+        'validating',
+        'in_progress',
+      ]);
+      return moved ?? this.get(id, team);
     }
     if (b.status === 'cancelling' || b.status === 'cancelled') return b;
     throw new GatewayError('batch_not_cancellable', `batch '${id}' is ${b.status}`, { param: 'id' });
@@ -210,32 +188,46 @@ export class BatchService {
       public: false,
       concurrency: 2,
       handler: async ({ batch_id }, ctx) => {
-        const b = this.row(batch_id);
+        const b = await this.store.getBatch(batch_id);
         if (!b) return { skipped: 'no such batch' };
         if (b.status === 'cancelling') {
-          this.db
-            .prepare(`UPDATE sy_batches SET status = 'cancelled', cancelled_at = ? WHERE id = ?`)
-            .run(Date.now(), batch_id);
+          await this.store.updateBatch(batch_id, { status: 'cancelled', cancelled_at: Date.now() }, [
+            'cancelling',
+          ]);
           return { cancelled: true };
         }
         if (b.status !== 'validating') return { skipped: b.status };
-        const text = await this.files.text(b.input_file_id, b.team);
+        if (b.expires_at < Date.now()) {
+          await this.finalize(batch_id, 'expired');
+          return { expired: true };
+        }
+        const text = await this.files.text(b.input_file_id, b.team_id);
         const { requests, errors } = parseBatchInput(text, b.endpoint);
         if (errors.length > 0) {
-          this.db
-            .prepare(`UPDATE sy_batches SET status = 'failed', failed_at = ?, errors = ? WHERE id = ?`)
-            .run(Date.now(), JSON.stringify({ object: 'list', data: errors }), batch_id);
+          await this.store.updateBatch(
+            batch_id,
+            {
+              status: 'failed',
+              failed_at: Date.now(),
+              errors: JSON.stringify({ object: 'list', data: errors }),
+            },
+            ['validating'],
+          );
           return { failed: errors.length };
         }
-        this.db
-          .prepare(
-            `UPDATE sy_batches SET status = 'in_progress', in_progress_at = ?, total = ? WHERE id = ? AND status = 'validating'`,
-          )
-          .run(Date.now(), requests.length, batch_id);
+        const started = await this.store.updateBatch(
+          batch_id,
+          { status: 'in_progress', in_progress_at: Date.now(), total: requests.length },
+          ['validating'],
+        );
+        if (!started) return { skipped: 'no longer validating' };
+        // Every line runs and bills as the batch's submitter.
+        const caller = b.caller ? (JSON.parse(b.caller) as Caller) : undefined;
         for (const [i, r] of requests.entries()) {
           await this.jobs.enqueueInternal({
             type: 'batch.request',
-            team: b.team,
+            team: b.team_id,
+            caller,
             input: {
               batch_id,
               line: r.line,
@@ -258,26 +250,31 @@ export class BatchService {
       concurrency: 16,
       maxAttempts: 3,
       handler: async (input, ctx) => {
-        const b = this.row(input.batch_id);
+        const b = await this.store.getBatch(input.batch_id);
         if (!b) return { skipped: 'no such batch' };
         const reqId = `batch_req_${randomHex(24)}`;
         if (b.status === 'cancelling' || b.status === 'cancelled') {
-          await this.record(input, false, {
-            id: reqId,
-            custom_id: input.custom_id,
-            response: null,
-            error: { code: 'batch_cancelled', message: 'The batch was cancelled before this request ran.' },
-          });
+          await this.record(input, false, unfinishedRecord(input.custom_id, 'batch_cancelled'));
           return { cancelled: true };
+        }
+        // Finalized (expired, or finished by an earlier run of this line): nothing left to record.
+        if (b.status !== 'in_progress') return { skipped: b.status };
+        if (b.expires_at < Date.now()) {
+          await this.finalize(b.id, 'expired');
+          return { expired: true };
         }
         try {
           const completion = await runChatForJob(state, input.body, ctx, 'batch:/v1/chat/completions');
-          await this.record(input, true, {
-            id: reqId,
-            custom_id: input.custom_id,
-            response: { status_code: 200, request_id: `${ctx.job.id}.${ctx.attempt}`, body: completion },
-            error: null,
-          });
+          await this.record(
+            input,
+            true,
+            JSON.stringify({
+              id: reqId,
+              custom_id: input.custom_id,
+              response: { status_code: 200, request_id: `${ctx.job.id}.${ctx.attempt}`, body: completion },
+              error: null,
+            }),
+          );
           return { status_code: 200 };
         } catch (err) {
           // Retryable failures go back to the queue until the last attempt; then the line records the error.
@@ -293,12 +290,16 @@ export class BatchService {
                   param: null,
                 },
               };
-          await this.record(input, false, {
-            id: reqId,
-            custom_id: input.custom_id,
-            response: { status_code: status, request_id: `${ctx.job.id}.${ctx.attempt}`, body },
-            error: null,
-          });
+          await this.record(
+            input,
+            false,
+            JSON.stringify({
+              id: reqId,
+              custom_id: input.custom_id,
+              response: { status_code: status, request_id: `${ctx.job.id}.${ctx.attempt}`, body },
+              error: null,
+            }),
+          );
           return { status_code: status };
         }
       },
@@ -306,65 +307,121 @@ export class BatchService {
   }
 
   /** Records a line's result once, counts it, and finalizes the batch when it was the last. */
-  private async record(input: BatchRequestInput, ok: boolean, record: unknown): Promise<void> {
-    const inserted = this.db
-      .prepare(
-        'INSERT OR IGNORE INTO sy_batch_results (batch_id, line, custom_id, ok, record) VALUES (?, ?, ?, ?, ?)',
-      )
-      .run(input.batch_id, input.line, input.custom_id, ok ? 1 : 0, JSON.stringify(record)).changes;
-    if (inserted !== 1) return;
-    const b = this.db
-      .prepare(
-        `UPDATE sy_batches SET completed = completed + ?, failed = failed + ? WHERE id = ? RETURNING total, completed, failed`,
-      )
-      .get(ok ? 1 : 0, ok ? 0 : 1, input.batch_id) as { total: number; completed: number; failed: number };
-    if (b.completed + b.failed === b.total) await this.finalize(input.batch_id);
+  private async record(input: BatchRequestInput, ok: boolean, record: string): Promise<void> {
+    const inserted = await this.store.recordResult(input.batch_id, {
+      line: input.line,
+      customId: input.custom_id,
+      ok,
+      record,
+    });
+    if (!inserted) return;
+    const c = await this.store.countResult(input.batch_id, ok);
+    if (c.completed + c.failed === c.total) await this.finalize(input.batch_id, 'done');
   }
 
-  private async finalize(id: string): Promise<void> {
-    const claimed = this.db
-      .prepare(
-        `UPDATE sy_batches SET status = CASE status WHEN 'cancelling' THEN 'cancelling' ELSE 'finalizing' END, finalizing_at = ?
-         WHERE id = ? AND status IN ('in_progress', 'cancelling') AND finalizing_at IS NULL RETURNING *`,
-      )
-      .get(Date.now(), id) as BatchRow | undefined;
-    if (!claimed) return;
-    const rows = this.db
-      .prepare('SELECT ok, record FROM sy_batch_results WHERE batch_id = ? ORDER BY line')
-      .all(id) as Array<{ ok: number; record: string }>;
-    const out = rows
-      .filter((r) => r.ok === 1)
-      .map((r) => `${r.record}\n`)
-      .join('');
-    const errs = rows
-      .filter((r) => r.ok === 0)
-      .map((r) => `${r.record}\n`)
-      .join('');
-    const outFile = out
-      ? await this.files.createFromText(claimed.team, `${id}_output.jsonl`, 'batch_output', out)
-      : undefined;
-    const errFile = errs
-      ? await this.files.createFromText(claimed.team, `${id}_error.jsonl`, 'batch_output', errs)
-      : undefined;
+  /**
+   * Writes the output and error files and ends the batch: `completed`, `cancelled` (a cancel was asked),
+   * or `expired` (its window ended first; lines that never ran go to the error file as `batch_expired`).
+   * Exactly one caller wins the claim (a compare-and-set on the status), however many race for it.
+   */
+  private async finalize(id: string, why: 'done' | 'expired'): Promise<boolean> {
     const now = Date.now();
-    const cancelled = claimed.status === 'cancelling';
-    this.db
-      .prepare(
-        `UPDATE sy_batches SET status = ?, output_file_id = ?, error_file_id = ?, completed_at = ?, cancelled_at = ? WHERE id = ?`,
-      )
-      .run(
-        cancelled ? 'cancelled' : 'completed',
-        outFile?.id ?? null,
-        errFile?.id ?? null,
-        cancelled ? null : now,
-        cancelled ? now : null,
-        id,
-      );
-    this.db.prepare('DELETE FROM sy_batch_results WHERE batch_id = ?').run(id);
+    const claimed = await this.store.updateBatch(
+      id,
+      { status: 'finalizing', finalizing_at: now, ...(why === 'expired' ? { expired_at: now } : {}) },
+      UNFINISHED,
+    );
+    if (!claimed) return false;
+    const cancelled = claimed.cancelling_at !== null;
+    const expired = why === 'expired' && !cancelled;
+    // Lines that never ran: known from the input only when the batch ended early.
+    let pending: Array<{ line: number; custom_id: string }> = [];
+    if (why === 'expired' || cancelled) {
+      try {
+        pending = parseBatchInput(
+          await this.files.text(claimed.input_file_id, claimed.team_id),
+          claimed.endpoint,
+        ).requests;
+      } catch {
+        // The input is gone: only what ran can be reported.
+      }
+    }
+    const store = this.store;
+    let unfinished = 0;
+    const merged = async function* (): AsyncGenerator<BatchResult> {
+      let after = 0;
+      let p = 0;
+      for (;;) {
+        const page = await store.results(id, after, RESULT_PAGE);
+        for (const r of page) {
+          for (; p < pending.length && (pending[p] as { line: number }).line < r.line; p++) {
+            unfinished++;
+            const l = pending[p] as { line: number; custom_id: string };
+            yield {
+              line: l.line,
+              customId: l.custom_id,
+              ok: false,
+              record: unfinishedRecord(l.custom_id, cancelled ? 'batch_cancelled' : 'batch_expired'),
+            };
+          }
+          if (p < pending.length && (pending[p] as { line: number }).line === r.line) p++;
+          yield r;
+        }
+        if (page.length < RESULT_PAGE) break;
+        after = (page.at(-1) as BatchResult).line;
+      }
+      for (; p < pending.length; p++) {
+        unfinished++;
+        const l = pending[p] as { line: number; custom_id: string };
+        yield {
+          line: l.line,
+          customId: l.custom_id,
+          ok: false,
+          record: unfinishedRecord(l.custom_id, cancelled ? 'batch_cancelled' : 'batch_expired'),
+        };
+      }
+    };
+    // Two passes over the results (output, then errors), each streamed a page at a time into its file.
+    const lines = (ok: boolean) =>
+      (async function* () {
+        for await (const r of merged()) if (r.ok === ok) yield `${r.record}\n`;
+      })();
+    const outFile = await this.fileOrNone(claimed, `${id}_output.jsonl`, lines(true));
+    unfinished = 0;
+    const errFile = await this.fileOrNone(claimed, `${id}_error.jsonl`, lines(false));
+    const end = Date.now();
+    await this.store.updateBatch(id, {
+      status: cancelled ? 'cancelled' : expired ? 'expired' : 'completed',
+      output_file_id: outFile?.id ?? null,
+      error_file_id: errFile?.id ?? null,
+      completed_at: cancelled || expired ? null : end,
+      cancelled_at: cancelled ? end : null,
+      failed: claimed.failed + unfinished,
+      ...(claimed.total === 0 && pending.length > 0 ? { total: pending.length } : {}),
+    });
+    await this.store.deleteResults(id);
+    return true;
+  }
+
+  /** A batch_output file of these lines, or none when there are none. */
+  private async fileOrNone(b: BatchRow, name: string, lines: AsyncIterable<string>) {
+    const it = lines[Symbol.asyncIterator]();
+    const first = await it.next();
+    if (first.done) return undefined;
+    return this.files.createFromLines(
+      b.team_id,
+      name,
+      'batch_output',
+      (async function* () {
+        yield first.value;
+        for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+      })(),
+    );
   }
 
   close(): void {
-    this.conn?.close();
+    if (this.sweep) clearInterval(this.sweep);
+    this.sweep = undefined;
   }
 }
 

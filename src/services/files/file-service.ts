@@ -1,19 +1,16 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type Database from 'better-sqlite3';
 import { randomHex } from '../../core/ids.js';
-import { openSqlite } from '../../db/sqlite.js';
+import type { FileRecord, FileStore, PartRecord, UploadRecord } from '../../db/file-store.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 
 /**
- * OpenAI's Files and Uploads, stored on the local disk (`jobs.files_dir`) with their records in the
- * embedded database. A file's bytes are written to a temporary name while hashed, and renamed into place
- * only once complete, so a crash never leaves a half file under a live id.
+ * OpenAI's Files and Uploads over a FileStore: the local disk and the embedded database by default, the
+ * shared PostgreSQL database (records and content) when configured, so every instance sees every file.
+ * Content is hashed while it streams in and stored whole or not at all.
  */
+
+export type { FileRecord, PartRecord, UploadRecord } from '../../db/file-store.js';
 
 export const FILE_PURPOSES = [
   'batch',
@@ -26,100 +23,8 @@ export const FILE_PURPOSES = [
 ] as const;
 const UPLOAD_TTL_MS = 3_600_000;
 const MAX_PARTS = 10_000;
-
-export interface FileRecord {
-  id: string;
-  team: string;
-  filename: string;
-  purpose: string;
-  bytes: number;
-  sha256: string;
-  createdAt: number;
-}
-
-export interface UploadRecord {
-  id: string;
-  team: string;
-  filename: string;
-  purpose: string;
-  bytes: number;
-  mimeType: string;
-  status: 'pending' | 'completed' | 'cancelled' | 'expired';
-  createdAt: number;
-  expiresAt: number;
-  fileId: string | null;
-}
-
-export interface PartRecord {
-  id: string;
-  uploadId: string;
-  bytes: number;
-  sha256: string;
-  createdAt: number;
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS sy_files (
-  id TEXT PRIMARY KEY, team TEXT NOT NULL, filename TEXT NOT NULL, purpose TEXT NOT NULL,
-  bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sy_files_team ON sy_files (team, created_at);
-CREATE TABLE IF NOT EXISTS sy_uploads (
-  id TEXT PRIMARY KEY, team TEXT NOT NULL, filename TEXT NOT NULL, purpose TEXT NOT NULL, bytes INTEGER NOT NULL,
-  mime_type TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, file_id TEXT
-);
-CREATE TABLE IF NOT EXISTS sy_upload_parts (
-  id TEXT PRIMARY KEY, upload_id TEXT NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sy_upload_parts_upload ON sy_upload_parts (upload_id, created_at);
-`;
-
-interface FileRow {
-  id: string;
-  team: string;
-  filename: string;
-  purpose: string;
-  bytes: number;
-  sha256: string;
-  created_at: number;
-}
-
-interface UploadRow {
-  id: string;
-  team: string;
-  filename: string;
-  purpose: string;
-  bytes: number;
-  mime_type: string;
-  status: UploadRecord['status'];
-  created_at: number;
-  expires_at: number;
-  file_id: string | null;
-}
-
-const fileOf = (r: FileRow): FileRecord => ({
-  id: r.id,
-  team: r.team,
-  filename: r.filename,
-  purpose: r.purpose,
-  bytes: r.bytes,
-  sha256: r.sha256,
-  createdAt: r.created_at,
-});
-
-const uploadOf = (r: UploadRow): UploadRecord => ({
-  id: r.id,
-  team: r.team,
-  filename: r.filename,
-  purpose: r.purpose,
-  bytes: r.bytes,
-  mimeType: r.mime_type,
-  // An upload past its hour is expired whether or not a sweep has marked it.
-  status: r.status === 'pending' && r.expires_at < Date.now() ? 'expired' : r.status,
-  createdAt: r.created_at,
-  expiresAt: r.expires_at,
-  fileId: r.file_id,
-});
+/** OpenAI's limit per part. */
+const MAX_PART_BYTES = 64 * 1024 * 1024;
 
 function notFound(kind: 'file' | 'upload', id: string): GatewayError {
   return new GatewayError(kind === 'file' ? 'file_not_found' : 'upload_not_found', `no ${kind} '${id}'`, {
@@ -127,144 +32,124 @@ function notFound(kind: 'file' | 'upload', id: string): GatewayError {
   });
 }
 
+function tooLarge(maxBytes: number): GatewayError {
+  return new GatewayError(
+    'file_too_large',
+    `the file is larger than ${maxBytes} bytes (jobs.max_file_size)`,
+    {
+      param: 'file',
+    },
+  );
+}
+
+/** An upload past its hour is expired whether or not anything has marked it. */
+function withExpiry(u: UploadRecord): UploadRecord {
+  return u.status === 'pending' && u.expiresAt < Date.now() ? { ...u, status: 'expired' } : u;
+}
+
 export class FileService {
-  private readonly db: Database.Database;
-  private readonly dir: string;
-
   constructor(
-    dbPath: string,
-    dir: string,
+    readonly store: FileStore,
     readonly maxFileBytes: number,
-  ) {
-    if (dbPath !== ':memory:') mkdirSync(dirname(dbPath), { recursive: true });
-    mkdirSync(join(dir, 'parts'), { recursive: true });
-    this.dir = dir;
-    this.db = openSqlite(dbPath);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
-  }
+  ) {}
 
-  private path(id: string): string {
-    return join(this.dir, id);
-  }
-
-  /** Streams `body` to disk, hashing it, within `maxBytes`; returns the size and SHA-256. */
+  /** Streams `body` into the store under `contentId` within `maxBytes`; returns its size and hashes. */
   private async write(
-    body: Readable,
-    target: string,
+    body: AsyncIterable<Buffer>,
+    contentId: string,
     maxBytes: number,
-  ): Promise<{ bytes: number; sha256: string }> {
-    const tmp = `${target}.tmp-${randomHex(8)}`;
-    const hash = createHash('sha256');
+  ): Promise<{ bytes: number; sha256: string; md5: string }> {
+    const sha = createHash('sha256');
+    const md5 = createHash('md5');
     let bytes = 0;
-    try {
-      await pipeline(
-        body,
-        async function* (source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            bytes += chunk.length;
-            if (bytes > maxBytes) {
-              throw new GatewayError(
-                'file_too_large',
-                `the file is larger than ${maxBytes} bytes (jobs.max_file_size)`,
-                {
-                  param: 'file',
-                },
-              );
-            }
-            hash.update(chunk);
-            yield chunk;
-          }
-        },
-        createWriteStream(tmp),
-      );
-      // busboy marks a stream cut at its own fileSize limit as truncated instead of failing it.
-      if ((body as Readable & { truncated?: boolean }).truncated) {
-        throw new GatewayError(
-          'file_too_large',
-          `the file is larger than ${maxBytes} bytes (jobs.max_file_size)`,
-          {
-            param: 'file',
-          },
-        );
-      }
-      await rename(tmp, target);
-      return { bytes, sha256: hash.digest('hex') };
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    await this.store.writeContent(
+      contentId,
+      (async function* () {
+        for await (const chunk of body) {
+          bytes += chunk.length;
+          if (bytes > maxBytes) throw tooLarge(maxBytes);
+          sha.update(chunk);
+          md5.update(chunk);
+          yield chunk;
+        }
+        // busboy marks a stream cut at its own fileSize limit as truncated instead of failing it.
+        if ((body as { truncated?: boolean }).truncated) throw tooLarge(maxBytes);
+      })(),
+    );
+    return { bytes, sha256: sha.digest('hex'), md5: md5.digest('hex') };
   }
 
-  async create(team: string, filename: string, purpose: string, body: Readable): Promise<FileRecord> {
+  async create(
+    team: string,
+    filename: string,
+    purpose: string,
+    body: AsyncIterable<Buffer>,
+  ): Promise<FileRecord> {
     const id = `file-${randomHex(24)}`;
-    const { bytes, sha256 } = await this.write(body, this.path(id), this.maxFileBytes);
-    return this.insertFile({ id, team, filename, purpose, bytes, sha256, createdAt: Date.now() });
-  }
-
-  /** A file the gateway itself produces (batch output). */
-  async createFromText(team: string, filename: string, purpose: string, text: string): Promise<FileRecord> {
-    const { Readable } = await import('node:stream');
-    return this.create(team, filename, purpose, Readable.from([Buffer.from(text)]));
-  }
-
-  private insertFile(f: FileRecord): FileRecord {
-    this.db
-      .prepare(
-        'INSERT INTO sy_files (id, team, filename, purpose, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(f.id, f.team, f.filename, f.purpose, f.bytes, f.sha256, f.createdAt);
+    const { bytes, sha256 } = await this.write(body, id, this.maxFileBytes);
+    const f: FileRecord = { id, team, filename, purpose, bytes, sha256, createdAt: Date.now() };
+    await this.store.insertFile(f);
     return f;
   }
 
-  setPurpose(id: string, purpose: string): FileRecord {
-    this.db.prepare('UPDATE sy_files SET purpose = ? WHERE id = ?').run(purpose, id);
-    return fileOf(this.db.prepare('SELECT * FROM sy_files WHERE id = ?').get(id) as FileRow);
+  /** A file the gateway itself produces (batch output), streamed from `lines`. */
+  createFromLines(
+    team: string,
+    filename: string,
+    purpose: string,
+    lines: AsyncIterable<string>,
+  ): Promise<FileRecord> {
+    return this.create(
+      team,
+      filename,
+      purpose,
+      (async function* () {
+        for await (const l of lines) yield Buffer.from(l);
+      })(),
+    );
   }
 
-  get(id: string, team: string): FileRecord {
-    const r = this.db.prepare('SELECT * FROM sy_files WHERE id = ?').get(id) as FileRow | undefined;
-    if (!r || r.team !== team) throw notFound('file', id);
-    return fileOf(r);
+  async setPurpose(id: string, purpose: string): Promise<FileRecord> {
+    await this.store.setFilePurpose(id, purpose);
+    const f = await this.store.getFile(id);
+    if (!f) throw notFound('file', id);
+    return f;
   }
 
-  list(team: string, limit: number, after?: string, purpose?: string): FileRecord[] {
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM sy_files WHERE team = @team AND (@purpose IS NULL OR purpose = @purpose)
-         AND (@after IS NULL OR rowid < (SELECT rowid FROM sy_files WHERE id = @after))
-         ORDER BY rowid DESC LIMIT @limit`,
-      )
-      .all({ team, limit, after: after ?? null, purpose: purpose ?? null }) as FileRow[];
-    return rows.map(fileOf);
+  async get(id: string, team: string): Promise<FileRecord> {
+    const f = await this.store.getFile(id);
+    if (!f || f.team !== team) throw notFound('file', id);
+    return f;
   }
 
-  content(id: string, team: string): { file: FileRecord; stream: Readable } {
-    const file = this.get(id, team);
-    return { file, stream: createReadStream(this.path(id)) };
+  list(team: string, limit: number, after?: string, purpose?: string): Promise<FileRecord[]> {
+    return this.store.listFiles(team, limit, after, purpose);
   }
 
+  async content(id: string, team: string): Promise<{ file: FileRecord; stream: Readable }> {
+    const file = await this.get(id, team);
+    return { file, stream: this.store.readContent(id) };
+  }
+
+  /** The whole file as text: for inputs the gateway must parse whole (a batch's JSONL, bounded by its limits). */
   async text(id: string, team: string): Promise<string> {
-    const { stream } = this.content(id, team);
+    const { stream } = await this.content(id, team);
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   }
 
   async delete(id: string, team: string): Promise<void> {
-    this.get(id, team);
-    this.db.prepare('DELETE FROM sy_files WHERE id = ?').run(id);
-    await rm(this.path(id), { force: true });
+    await this.get(id, team);
+    await this.store.deleteFile(id);
   }
 
   // ---- uploads ----
 
-  createUpload(
+  async createUpload(
     team: string,
     u: { filename: string; purpose: string; bytes: number; mimeType: string },
-  ): UploadRecord {
+  ): Promise<UploadRecord> {
     if (u.bytes > this.maxFileBytes) {
       throw new GatewayError(
         'file_too_large',
@@ -275,24 +160,30 @@ export class FileService {
       );
     }
     const now = Date.now();
-    const id = `upload_${randomHex(24)}`;
-    this.db
-      .prepare(
-        `INSERT INTO sy_uploads (id, team, filename, purpose, bytes, mime_type, status, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
-      )
-      .run(id, team, u.filename, u.purpose, u.bytes, u.mimeType, now, now + UPLOAD_TTL_MS);
-    return this.getUpload(id, team);
+    const rec: UploadRecord = {
+      id: `upload_${randomHex(24)}`,
+      team,
+      filename: u.filename,
+      purpose: u.purpose,
+      bytes: u.bytes,
+      mimeType: u.mimeType,
+      status: 'pending',
+      createdAt: now,
+      expiresAt: now + UPLOAD_TTL_MS,
+      fileId: null,
+    };
+    await this.store.insertUpload(rec);
+    return rec;
   }
 
-  getUpload(id: string, team: string): UploadRecord {
-    const r = this.db.prepare('SELECT * FROM sy_uploads WHERE id = ?').get(id) as UploadRow | undefined;
-    if (!r || r.team !== team) throw notFound('upload', id);
-    return uploadOf(r);
+  async getUpload(id: string, team: string): Promise<UploadRecord> {
+    const u = await this.store.getUpload(id);
+    if (!u || u.team !== team) throw notFound('upload', id);
+    return withExpiry(u);
   }
 
-  private pendingUpload(id: string, team: string): UploadRecord {
-    const u = this.getUpload(id, team);
+  private async pendingUpload(id: string, team: string): Promise<UploadRecord> {
+    const u = await this.getUpload(id, team);
     if (u.status !== 'pending') {
       throw new GatewayError(
         'upload_not_pending',
@@ -305,54 +196,31 @@ export class FileService {
     return u;
   }
 
-  parts(uploadId: string): PartRecord[] {
-    return (
-      this.db
-        .prepare('SELECT * FROM sy_upload_parts WHERE upload_id = ? ORDER BY created_at, id')
-        .all(uploadId) as Array<{
-        id: string;
-        upload_id: string;
-        bytes: number;
-        sha256: string;
-        created_at: number;
-      }>
-    ).map((p) => ({
-      id: p.id,
-      uploadId: p.upload_id,
-      bytes: p.bytes,
-      sha256: p.sha256,
-      createdAt: p.created_at,
-    }));
+  parts(uploadId: string): Promise<PartRecord[]> {
+    return this.store.parts(uploadId);
   }
 
   /** Bytes received so far over the declared total: the upload's progress. */
-  received(uploadId: string): number {
-    const r = this.db
-      .prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM sy_upload_parts WHERE upload_id = ?')
-      .get(uploadId) as {
-      n: number;
-    };
-    return r.n;
+  async received(uploadId: string): Promise<number> {
+    return (await this.store.parts(uploadId)).reduce((n, p) => n + p.bytes, 0);
   }
 
-  async addPart(uploadId: string, team: string, body: Readable): Promise<PartRecord> {
-    const u = this.pendingUpload(uploadId, team);
-    if (this.parts(uploadId).length >= MAX_PARTS) {
+  async addPart(uploadId: string, team: string, body: AsyncIterable<Buffer>): Promise<PartRecord> {
+    const u = await this.pendingUpload(uploadId, team);
+    const parts = await this.store.parts(uploadId);
+    if (parts.length >= MAX_PARTS) {
       throw new GatewayError('too_many_parts', `an upload may have at most ${MAX_PARTS} parts`, {
         param: 'data',
       });
     }
     const id = `part_${randomHex(24)}`;
-    // A part may not exceed what the upload still lacks (64 MiB per part, as OpenAI allows, at most).
-    const room = Math.min(64 * 1024 * 1024, Math.max(0, u.bytes - this.received(uploadId)));
-    const { bytes, sha256 } = await this.write(body, join(this.dir, 'parts', id), Math.max(room, 0));
-    const createdAt = Date.now();
-    this.db
-      .prepare(
-        'INSERT INTO sy_upload_parts (id, upload_id, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?)',
-      )
-      .run(id, uploadId, bytes, sha256, createdAt);
-    return { id, uploadId, bytes, sha256, createdAt };
+    // A part may not exceed what the upload still lacks (and OpenAI's 64 MiB per part).
+    const have = parts.reduce((n, p) => n + p.bytes, 0);
+    const room = Math.min(MAX_PART_BYTES, Math.max(0, u.bytes - have));
+    const { bytes, sha256 } = await this.write(body, id, room);
+    const part: PartRecord = { id, uploadId, bytes, sha256, createdAt: Date.now() };
+    await this.store.insertPart(part);
+    return part;
   }
 
   /**
@@ -366,8 +234,8 @@ export class FileService {
     partIds: readonly string[],
     check: { md5?: string | undefined; sha256?: string | undefined },
   ): Promise<{ upload: UploadRecord; file: FileRecord }> {
-    const u = this.pendingUpload(uploadId, team);
-    const known = new Map(this.parts(uploadId).map((p) => [p.id, p]));
+    const u = await this.pendingUpload(uploadId, team);
+    const known = new Map((await this.store.parts(uploadId)).map((p) => [p.id, p]));
     const seen = new Set<string>();
     let total = 0;
     for (const [i, id] of partIds.entries()) {
@@ -393,35 +261,23 @@ export class FileService {
       );
     }
     const fileId = `file-${randomHex(24)}`;
-    const md5 = createHash('md5');
-    const { Readable } = await import('node:stream');
-    const dir = this.dir;
-    const joined = Readable.from(
-      (async function* () {
-        for (const id of partIds) {
-          for await (const c of createReadStream(join(dir, 'parts', id))) {
-            md5.update(c as Buffer);
-            yield c as Buffer;
-          }
-        }
-      })(),
-    );
-    const { bytes, sha256 } = await this.write(joined, this.path(fileId), this.maxFileBytes);
-    const md5hex = md5.digest('hex');
+    const store = this.store;
+    const joined = (async function* () {
+      for (const id of partIds) for await (const c of store.readContent(id)) yield c as Buffer;
+    })();
+    const { bytes, sha256, md5 } = await this.write(joined, fileId, this.maxFileBytes);
     if (
-      (check.md5 && check.md5.toLowerCase() !== md5hex) ||
+      (check.md5 && check.md5.toLowerCase() !== md5) ||
       (check.sha256 && check.sha256.toLowerCase() !== sha256)
     ) {
-      await rm(this.path(fileId), { force: true });
+      await this.store.deleteContent([fileId]);
       throw new GatewayError(
         'checksum_mismatch',
-        `the assembled file's checksum does not match (sha256 ${sha256}, md5 ${md5hex})`,
-        {
-          param: check.sha256 ? 'sha256' : 'md5',
-        },
+        `the assembled file's checksum does not match (sha256 ${sha256}, md5 ${md5})`,
+        { param: check.sha256 ? 'sha256' : 'md5' },
       );
     }
-    const file = this.insertFile({
+    const file: FileRecord = {
       id: fileId,
       team,
       filename: u.filename,
@@ -429,31 +285,21 @@ export class FileService {
       bytes,
       sha256,
       createdAt: Date.now(),
-    });
-    this.db
-      .prepare(`UPDATE sy_uploads SET status = 'completed', file_id = ? WHERE id = ?`)
-      .run(fileId, uploadId);
-    await this.dropParts(uploadId);
-    return { upload: this.getUpload(uploadId, team), file };
+    };
+    // Completed once: a second completion racing this one (another instance) finds it no longer pending.
+    if (!(await this.store.finishUpload(uploadId, 'completed', fileId))) {
+      await this.store.deleteContent([fileId]);
+      await this.pendingUpload(uploadId, team);
+    }
+    await this.store.insertFile(file);
+    await this.store.dropParts(uploadId);
+    return { upload: await this.getUpload(uploadId, team), file };
   }
 
   async cancelUpload(uploadId: string, team: string): Promise<UploadRecord> {
-    this.pendingUpload(uploadId, team);
-    this.db.prepare(`UPDATE sy_uploads SET status = 'cancelled' WHERE id = ?`).run(uploadId);
-    await this.dropParts(uploadId);
+    await this.pendingUpload(uploadId, team);
+    await this.store.finishUpload(uploadId, 'cancelled', null);
+    await this.store.dropParts(uploadId);
     return this.getUpload(uploadId, team);
-  }
-
-  private async dropParts(uploadId: string): Promise<void> {
-    for (const p of this.parts(uploadId)) await rm(join(this.dir, 'parts', p.id), { force: true });
-    this.db.prepare('DELETE FROM sy_upload_parts WHERE upload_id = ?').run(uploadId);
-  }
-
-  async size(id: string): Promise<number> {
-    return (await stat(this.path(id))).size;
-  }
-
-  close(): void {
-    this.db.close();
   }
 }

@@ -3,6 +3,7 @@ import { incomingTrace, PassthroughSpan } from '../../core/trace-context.js';
 import { isGatewayError } from '../../errors/gateway-error.js';
 import { createContext, type PipelineDeps } from '../../pipeline/context.js';
 import { runPipeline } from '../../pipeline/pipeline.js';
+import type { Caller } from '../../types/caller.js';
 import type { ChatCompletion, ChatCompletionRequest } from '../../types/openai.js';
 import type { GatewayState } from '../gateway-state.js';
 import type { JobHandlerContext, JobRegistry } from './registry.js';
@@ -36,17 +37,19 @@ export function validateChatInput(input: unknown): string | undefined {
  */
 /**
  * The pipeline's deps with identify replaced: the caller was identified when the job was submitted
- * (keys, JWT, the key's model allowlist), and a job carries no credentials to identify it again.
- * Everything else (admit, cache, execute, settle) is the gateway's own.
+ * (keys, JWT, the key's model allowlist), and a job carries no credentials to identify it again. The
+ * job carries that caller whole (key, user, tier, per-key limits and budget), so admit charges and the
+ * request log bills the submitter's key, not just its team. Everything else is the gateway's own.
  */
-function jobDeps(state: GatewayState, team: string): PipelineDeps {
+function jobDeps(state: GatewayState, job: JobHandlerContext['job']): PipelineDeps {
   const deps = state.pipelineDeps;
+  const caller: Caller = job.caller ? { ...job.caller, team: job.team } : { team: job.team };
   return {
     ...deps,
     stages: {
       ...deps.stages,
       identify(ctx) {
-        ctx.caller = { team };
+        ctx.caller = caller;
       },
     },
   };
@@ -70,7 +73,7 @@ export async function runChatForJob(
     body: { ...body, stream: false },
     // No HTTP: no headers, no client address. Identity comes from the job, not from a header.
     ingress: { headers: {}, ip: undefined, path },
-    deps: jobDeps(state, job.job.team),
+    deps: jobDeps(state, job.job),
   });
   return runPipeline(ctx);
 }

@@ -15,12 +15,15 @@ import {
   type QueueWorker,
 } from '../../backends/queue/types.js';
 import { GatewayError } from '../../errors/gateway-error.js';
+import type { Caller } from '../../types/caller.js';
 import type { JobsSpec, RedisSpec } from '../../types/config.js';
 import type { JobRegistry } from './registry.js';
 
 export interface SubmitRequest {
   type: string;
   team: string;
+  /** The submitter as identify saw them; the job's pipeline runs are admitted and billed as them. */
+  caller?: Caller | undefined;
   input: unknown;
   priority?: JobPriority | undefined;
   delayMs?: number | undefined;
@@ -155,22 +158,37 @@ export class JobService {
       delayMs: req.delayMs,
       idempotencyKey: req.idempotencyKey,
       webhook: req.webhook,
+      caller: req.caller,
       maxAttempts: this.registry.settings(req.type).maxAttempts,
     });
   }
 
-  /** Internal submissions (webhook deliveries, schedules, batches): any registered type, no size check. */
-  enqueueInternal(req: SubmitRequest): Promise<EnqueueResult> {
+  /**
+   * Internal submissions (webhook deliveries, schedules, batch lines): any registered type, no size check,
+   * and unlisted unless `listed` says otherwise: the team never sees them through the Jobs API.
+   */
+  enqueueInternal(req: SubmitRequest & { listed?: boolean }): Promise<EnqueueResult> {
     return this.backend().enqueue({
       ...req,
+      listed: req.listed ?? false,
       maxAttempts: this.registry.settings(req.type).maxAttempts,
     });
   }
 
-  /** A job of another team is reported as missing, never as forbidden: ids must not leak across teams. */
+  /**
+   * A job of another team, or an internal one, is reported as missing, never as forbidden: ids must not
+   * leak across teams, and internal jobs are not the caller's to read or cancel.
+   */
   async get(id: string, team: string): Promise<JobRecord> {
     const job = this.opened || this.hasDurableState ? await this.backend().get(id) : undefined;
-    if (!job || job.team !== team) throw notFound(id);
+    if (!job || job.team !== team || !job.listed) throw notFound(id);
+    return job;
+  }
+
+  /** Admin: any job, internal ones included. */
+  async getAny(id: string): Promise<JobRecord> {
+    const job = this.opened || this.hasDurableState ? await this.backend().get(id) : undefined;
+    if (!job) throw notFound(id);
     return job;
   }
 
@@ -286,7 +304,7 @@ export class JobService {
       progress: ctx.progress,
       log,
       attempt: ctx.attempt,
-      job: { id: job.id, team: job.team, type: job.type, priority: job.priority },
+      job: { id: job.id, team: job.team, type: job.type, priority: job.priority, caller: job.caller },
     });
   }
 

@@ -9,7 +9,7 @@ export interface JobHandlerContext {
   progress(pct: number, message?: string): Promise<void>;
   log: Logger;
   attempt: number;
-  job: Pick<JobRecord, 'id' | 'team' | 'type' | 'priority'>;
+  job: Pick<JobRecord, 'id' | 'team' | 'type' | 'priority' | 'caller'>;
 }
 
 export interface JobTypeDefinition<I = unknown, R = unknown> {

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { DbHandle } from '../../db/connect.js';
+import { createFileStore } from '../../db/file-store.js';
 import { BatchService } from '../files/batch-service.js';
 import { FileService } from '../files/file-service.js';
 import type { GatewayState } from '../gateway-state.js';
@@ -13,13 +15,14 @@ import { registerWebhooks } from './webhooks.js';
 export interface JobSetup {
   jobs: JobService;
   cpu: CpuPool;
-  /** Files and uploads; opened on first use. */
-  files(): FileService;
+  /** Files and uploads, in the database's FileStore (shared by every instance with PostgreSQL). */
+  files: FileService;
   batches: BatchService;
   close(): Promise<void>;
 }
 
-export function createJobService(state: GatewayState, log: Logger): JobSetup {
+/** `db` is the storage layer's database (the gateway's, or one the worker opened): files and batches live there. */
+export function createJobService(state: GatewayState, log: Logger, db: DbHandle): JobSetup {
   const config = state.runtime.config;
   const registry = new JobRegistry(config.jobs.types);
   const cpu = new CpuPool();
@@ -33,22 +36,20 @@ export function createJobService(state: GatewayState, log: Logger): JobSetup {
       'job settled',
     ),
   );
-  let files: FileService | undefined;
-  const filesOf = () => {
-    files ??= new FileService(config.jobs.databasePath, config.jobs.filesDir, config.jobs.maxFileBytes);
-    return files;
-  };
-  const batches = new BatchService(config.jobs.databasePath, filesOf, jobs);
+  const store = createFileStore(db, config.jobs.filesDir);
+  const files = new FileService(store, config.jobs.maxFileBytes);
+  const batches = new BatchService(store, files, jobs, config.jobs.batchWindowMs);
   batches.register(state);
+  batches.startExpirySweep(log);
   return {
     jobs,
     cpu,
-    files: filesOf,
+    files,
     batches,
     async close() {
       await cpu.close();
       batches.close();
-      files?.close();
+      await store.close();
     },
   };
 }

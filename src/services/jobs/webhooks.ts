@@ -18,6 +18,8 @@ export const WEBHOOK_JOB_TYPE = 'webhook.deliver';
 export const SIGNATURE_HEADER = 'x-switchyard-signature';
 export const TIMESTAMP_HEADER = 'x-switchyard-timestamp';
 export const EVENT_HEADER = 'x-switchyard-event';
+/** The delivery job's id, the same on every retry of one delivery: receivers deduplicate on it. */
+export const DELIVERY_HEADER = 'x-switchyard-delivery';
 
 export interface WebhookDelivery {
   url: string;
@@ -75,6 +77,7 @@ export function registerWebhooks(jobs: JobService): void {
           'content-type': 'application/json',
           'user-agent': 'switchyard-webhooks',
           [EVENT_HEADER]: d.event,
+          [DELIVERY_HEADER]: ctx.job.id,
           [TIMESTAMP_HEADER]: String(ts),
           [SIGNATURE_HEADER]: signWebhook(secret, ts, d.body),
         },

@@ -11,6 +11,7 @@ import type {
 } from '../../backends/limiter/types.js';
 import { createRedisClient } from '../../backends/redis/client.js';
 import { ClientAbortError, GatewayError } from '../../errors/gateway-error.js';
+import type { Caller } from '../../types/caller.js';
 import type { RedisSpec } from '../../types/config.js';
 import type { BudgetCaps, LimitsSpec, RateName, RateRule, TierSpec } from '../../types/limits.js';
 import { FairQueue, QueueAbortedError, QueueFullError, QueueTimeoutError } from './fair-queue.js';
@@ -86,6 +87,11 @@ export interface AdmitInput {
   /** The request's max_tokens; undefined: `limits.default_max_tokens`; 0 for routes with no completion. */
   maxTokens: number | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * What the request would become as a job, for tiers with `on_limit: job`: a chat request over HTTP
+   * (the admit stage sets it; a job's own run never does, so a job is never deferred again).
+   */
+  deferrable?: { body: unknown; caller: Caller } | undefined;
 }
 
 export interface LimitTicket {
@@ -123,6 +129,7 @@ export type DecisionOutcome =
   | 'queue_admitted'
   | 'queue_timeout'
   | 'queue_full'
+  | 'deferred'
   | 'unavailable'
   | 'fail_open';
 
@@ -135,14 +142,26 @@ export interface LimitsObserver {
 }
 
 /**
- * The hook for answering an over-limit request with a 202 job instead of waiting (the jobs feature
- * provides it): return a job to defer, or undefined to queue or reject as configured.
+ * The hook for answering an over-limit request with a 202 job instead of a 429 (the jobs feature
+ * provides it), for tiers with `on_limit: job`: return the job (as the API shows it, with `status_url`),
+ * or undefined to reject. `retryAfterMs` is when the blocking limit has room again.
  */
-export type DeferToJob = (input: AdmitInput, blockedLimit: string) => Promise<{ id: string } | undefined>;
+export type DeferToJob = (
+  input: AdmitInput,
+  blockedLimit: string,
+  retryAfterMs: number,
+) => Promise<DeferredJob | undefined>;
 
-/** Thrown by admit() when the request became a job; the caller answers 202 with the job. */
+export interface DeferredJob {
+  id: string;
+  status: string;
+  status_url: string;
+  [field: string]: unknown;
+}
+
+/** Thrown by admit() when the request became a job; the transport answers 202 with the job. */
 export class DeferredToJob extends Error {
-  constructor(readonly job: { id: string }) {
+  constructor(readonly job: DeferredJob) {
     super('deferred to a job');
   }
 }
@@ -259,9 +278,12 @@ export class LimitsService {
     let queuedMs: number | undefined;
     if (!decision.ok && decision.blocked?.kind === 'rate') {
       const blocked = charges[decision.blocked.index] as Charge;
-      const deferred = this.deferToJob ? await this.deferToJob(input, blocked.name) : undefined;
+      const deferred =
+        tier.onLimit === 'job' && this.deferToJob && input.deferrable
+          ? await this.deferToJob(input, blocked.name, Math.max(0, decision.retryAfterMs))
+          : undefined;
       if (deferred) {
-        this.observer.decision('rejected', blocked.name);
+        this.observer.decision('deferred', blocked.name);
         throw new DeferredToJob(deferred);
       }
       if (tier.onLimit === 'queue' && decision.retryAfterMs >= 0 && tier.maxQueueWaitMs > 0) {
