@@ -33,6 +33,8 @@ const gateways: TestGateway[] = [];
 /** Streams wait for the test to release each chunk after the first. */
 let releaseNext: (() => void) | undefined;
 let mode: 'slow-json' | 'stepped-stream' | 'bad-request' = 'slow-json';
+/** When set, whole answers wait for it rather than a fixed delay (a loaded machine can spread arrivals). */
+let gate: Promise<void> | undefined;
 
 /** Lets the stepped stream write its next chunk, once it is waiting for one. */
 async function step(): Promise<void> {
@@ -52,7 +54,7 @@ beforeAll(async () => {
       });
     }
     if (mode === 'slow-json') {
-      await new Promise((r) => setTimeout(r, 300));
+      await (gate ?? new Promise((r) => setTimeout(r, 300)));
       return sendJson(res, 200, completion);
     }
     res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -110,7 +112,20 @@ function post(gw: TestGateway, body: Record<string, unknown> = {}, signal?: Abor
 describe('request merging', () => {
   it('20 concurrent identical requests on one instance make exactly 1 upstream call', async () => {
     const gw = await gateway();
-    const responses = await Promise.all(Array.from({ length: 20 }, () => post(gw)));
+    let open!: () => void;
+    gate = new Promise((r) => {
+      open = r;
+    });
+    const pending = Promise.all(Array.from({ length: 20 }, () => post(gw)));
+    // The upstream answers only once all 20 wait on the one flight: a loaded machine may otherwise spread
+    // the arrivals past the answer, and late ones would be cache hits rather than merges.
+    try {
+      await until(() => gw.state.cache?.stats().waiting === 20, 20_000);
+    } finally {
+      open();
+      gate = undefined;
+    }
+    const responses = await pending;
     expect(up.requests).toHaveLength(1);
     const merged = responses.filter((r) => r.headers.get('x-switchyard-merged-with') !== null);
     expect(merged).toHaveLength(19);

@@ -43,7 +43,7 @@ describe('jobs carry their caller', () => {
     });
     gw = await startGateway(`
 admin: { key: ${ADMIN} }
-auth: { mode: keys, tiers: [free, capped, deferring] }
+auth: { mode: keys }
 request_log: { flush_interval: 20ms }
 providers:
   up: { type: openai, base_url: "${up.url}/v1", api_key: k }

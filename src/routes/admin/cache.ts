@@ -33,7 +33,13 @@ export default async function cacheAdminRoutes(
 
   app.get('/cache', async () => {
     const s = cache.stats();
-    return { max_bytes: cache.store.l1.maxBytes, ...s.layers, merges: s.merges, in_flight: s.in_flight };
+    return {
+      max_bytes: cache.store.l1.maxBytes,
+      ...s.layers,
+      merges: s.merges,
+      in_flight: s.in_flight,
+      waiting: s.waiting,
+    };
   });
 
   app.post('/cache/purge', { schema: { body: PurgeBody } }, async (request) => {

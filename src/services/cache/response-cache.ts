@@ -268,8 +268,14 @@ export class ResponseCache {
     layers: { memory: LayerStats; redis?: LayerStats };
     merges: { local: number; remote: number };
     in_flight: number;
+    waiting: number;
   } {
-    return { layers: this.store.stats(), merges: { ...this.merges }, in_flight: this.flights.size };
+    return {
+      layers: this.store.stats(),
+      merges: { ...this.merges },
+      in_flight: this.flights.size,
+      waiting: this.flights.waiting,
+    };
   }
 
   /**

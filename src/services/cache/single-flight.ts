@@ -73,6 +73,13 @@ export class SingleFlight {
     return this.flights.size;
   }
 
+  /** Requests waiting on a flight in progress, leaders included. */
+  get waiting(): number {
+    let n = 0;
+    for (const f of this.flights.values()) n += f.waiters;
+    return n;
+  }
+
   has(key: string): boolean {
     return this.flights.has(key);
   }
