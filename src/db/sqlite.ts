@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
 
 /**
- * Every embedded SQLite connection the process opens, closed when the process exits. On Node 24 a
- * connection still open at exit crashes the process (an assertion in better-sqlite3's statement
- * finalizer, run after its environment is gone), which turns a clean exit, or a test worker's end,
- * into an abort. Closing explicitly first makes the finalizers no-ops.
+ * Every embedded SQLite connection the process opens, closed when the process exits: the last close of a
+ * database checkpoints its WAL into the file and removes the -wal and -shm files, so the file left behind
+ * is complete on its own. (This does not help with Node 24's abort in better-sqlite3's statement
+ * finalizer: that depends on the headers the addon was compiled against, see .ci/run.)
  */
 const open = new Set<Database.Database>();
 let hooked = false;
