@@ -248,12 +248,13 @@ describe('Dockerfile', () => {
       'FROM ${NODE_IMAGE} AS deps',
       'FROM ${NODE_IMAGE} AS runtime',
     ]);
-    expect(all('ARG')).toEqual(['ARG NODE_IMAGE=node:24-slim']);
+    expect(all('ARG')).toEqual(['ARG NODE_IMAGE=node:24-slim', 'ARG SQLITE_NODE_HEADERS=24.18.1']);
     expect(all('RUN')).toEqual([
       'RUN npm ci --ignore-scripts --no-audit --no-fund',
       'RUN npm run build',
       'RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*',
-      'RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3 msgpackr-extract && npm cache clean --force',
+      // Compiled against headers without nodejs/node#65446 (see the regression test issue-7-node24-sqlite-gc).
+      'RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm_config_build_from_source=true npm_config_target="${SQLITE_NODE_HEADERS}" npm rebuild better-sqlite3 && npm rebuild msgpackr-extract && npm cache clean --force',
     ]);
     expect(all('COPY')).toContain('COPY --from=deps /app/node_modules ./node_modules');
     expect(all('USER')).toEqual(['USER node']);
