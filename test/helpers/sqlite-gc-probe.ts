@@ -31,6 +31,7 @@ const handle = await openDatabase({
   poolSize: 1,
   statementTimeoutMs: 5_000,
   migrate: true,
+  credentialsRefreshMs: 0,
 });
 await handle.migrate();
 let queries = 0;
