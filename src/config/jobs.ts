@@ -28,6 +28,7 @@ export const JobsSchema = T.Object(
     files_dir: T.Optional(T.String({ minLength: 1 })),
     max_file_size: T.Optional(Size),
     batch_window: T.Optional(Duration),
+    batch_finalize_timeout: T.Optional(Duration),
     types: T.Optional(
       T.Record(
         T.String({ pattern: JOB_TYPE_PATTERN }),
@@ -84,6 +85,7 @@ export const JOB_DEFAULTS = {
   filesDir: './data/files',
   maxFileBytes: 512 * 1024 * 1024,
   batchWindowMs: 86_400_000,
+  batchFinalizeTimeoutMs: 600_000,
   webhookTimeoutMs: 10_000,
   webhookMaxAttempts: 5,
 };
@@ -146,6 +148,11 @@ export function resolveJobs(raw: RawJobs | undefined, hasRedis: boolean, issues:
     filesDir: j.files_dir ?? JOB_DEFAULTS.filesDir,
     maxFileBytes: maxFile ?? JOB_DEFAULTS.maxFileBytes,
     batchWindowMs: dur(j.batch_window, 'batch_window', JOB_DEFAULTS.batchWindowMs),
+    batchFinalizeTimeoutMs: dur(
+      j.batch_finalize_timeout,
+      'batch_finalize_timeout',
+      JOB_DEFAULTS.batchFinalizeTimeoutMs,
+    ),
     types,
     schedules,
     webhooks: {

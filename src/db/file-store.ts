@@ -134,6 +134,13 @@ export interface FileStore {
   updateBatch(id: string, patch: BatchPatch, from?: readonly BatchStatus[]): Promise<BatchRow | undefined>;
   /** Unfinished batches (validating, in progress, cancelling) whose window ended before `now`. */
   expiredBatches(now: number, limit: number): Promise<BatchRow[]>;
+  /** Batches that began finalizing before `before` and never ended: their finalizer's process died. */
+  stalledBatches(before: number, limit: number): Promise<BatchRow[]>;
+  /**
+   * Takes over a stalled finalization: moves `finalizing_at` from `seenAt` to `now` if no one else did.
+   * The row as taken, or undefined when another process took it (or it ended) first.
+   */
+  reclaimFinalizing(id: string, seenAt: number, now: number): Promise<BatchRow | undefined>;
   /** Records a line's result once; true if this call recorded it. */
   recordResult(batchId: string, r: BatchResult): Promise<boolean>;
   /** Counts a recorded result on the batch; returns the counts after. */
@@ -386,6 +393,30 @@ abstract class KyselyFileStore implements FileStore {
       .limit(limit)
       .execute();
     return rows.map(normalizeBatch);
+  }
+
+  async stalledBatches(before: number, limit: number): Promise<BatchRow[]> {
+    const rows = await this.db
+      .selectFrom('batches')
+      .selectAll()
+      .where('status', '=', 'finalizing')
+      .where('finalizing_at', '<', before)
+      .orderBy('finalizing_at')
+      .limit(limit)
+      .execute();
+    return rows.map(normalizeBatch);
+  }
+
+  async reclaimFinalizing(id: string, seenAt: number, now: number): Promise<BatchRow | undefined> {
+    const r = await this.db
+      .updateTable('batches')
+      .set({ finalizing_at: now })
+      .where('id', '=', id)
+      .where('status', '=', 'finalizing')
+      .where('finalizing_at', '=', seenAt)
+      .returningAll()
+      .executeTakeFirst();
+    return r ? normalizeBatch(r) : undefined;
   }
 
   async recordResult(batchId: string, r: BatchResult): Promise<boolean> {

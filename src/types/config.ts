@@ -295,6 +295,8 @@ export interface JobsSpec {
   maxFileBytes: number;
   /** How long a batch's `completion_window: 24h` really is; unfinished batches expire after it. */
   batchWindowMs: number;
+  /** A batch still finalizing after this (its finalizer's process died) is finalized again by the sweep. */
+  batchFinalizeTimeoutMs: number;
   /** Per-type overrides of concurrency, attempts and rate limit. */
   types: ReadonlyMap<string, Partial<JobTypeSpec>>;
   schedules: readonly JobScheduleSpec[];

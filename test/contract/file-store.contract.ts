@@ -216,6 +216,24 @@ export function fileStoreContract(f: FileStoreFactory): void {
       ]);
       expect(claims.filter(Boolean)).toHaveLength(1);
       expect(await store.expiredBatches(6_000, 10)).toEqual([]);
+      // The finalizer died: past the timeout, the batch is stalled, and exactly one taker wins it.
+      const startedAt = (claims.find(Boolean) as { finalizing_at: number }).finalizing_at;
+      expect(await store.stalledBatches(startedAt, 10)).toEqual([]);
+      expect((await other.stalledBatches(startedAt + 1, 10)).map((b) => b.id)).toEqual(['batch_1']);
+      const takers = await Promise.all([
+        store.reclaimFinalizing('batch_1', startedAt, 7_000),
+        other.reclaimFinalizing('batch_1', startedAt, 7_001),
+      ]);
+      expect(takers.filter(Boolean)).toHaveLength(1);
+      const taken = takers.find(Boolean) as { status: string; finalizing_at: number };
+      expect(taken.status).toBe('finalizing');
+      expect([7_000, 7_001]).toContain(taken.finalizing_at);
+      // A taker that read the old time loses; the results are still there for the one that won.
+      expect(await store.reclaimFinalizing('batch_1', startedAt, 8_000)).toBeUndefined();
+      expect(await store.stalledBatches(7_000, 10)).toEqual([]);
+      expect((await store.results('batch_1', 0, 10)).map((r) => r.line)).toEqual([1, 2]);
+      await store.updateBatch('batch_1', { status: 'completed', completed_at: 8_000 }, ['finalizing']);
+      expect(await store.stalledBatches(100_000, 10)).toEqual([]);
       await store.deleteResults('batch_1');
       expect(await store.results('batch_1', 0, 10)).toEqual([]);
     });

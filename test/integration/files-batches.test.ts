@@ -3,11 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { PASS_THROUGH_STAGES } from '../../src/pipeline/context.js';
 import { until } from '../contract/queue-contract.js';
+import { type FakeUpstream, sendJson, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** OpenAI's Files, Uploads and Batch APIs against the gateway, through the official `openai` SDK. */
@@ -372,4 +374,102 @@ jobs:
     });
     expect((await client.batches.retrieve(batch.id)).status).toBe('expired');
   }, 40_000);
+});
+
+describe('a batch whose finalizer died', () => {
+  let gw: TestGateway;
+  let dir: string;
+  let up: FakeUpstream;
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sy-batch-stall-'));
+    // Lines wait at the upstream until the test has put the batch where a dead finalizer leaves it.
+    up = await startFakeUpstream(async (_req, res) => {
+      await held;
+      sendJson(res, 200, {
+        id: 'c1',
+        object: 'chat.completion',
+        created: 1,
+        model: 'gpt-test',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'late' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      });
+    });
+    gw = await startGateway(
+      `
+server: { load_shedding: { enabled: false } }
+providers: { up: { type: openai, base_url: "${up.url}/v1", api_key: k } }
+models: { m: { targets: [{ provider: up, model: gpt-test }] } }
+jobs:
+  database: ${join(dir, 'jobs.db')}
+  files_dir: ${join(dir, 'files')}
+  batch_finalize_timeout: 3s
+`,
+      { SWITCHYARD_DB_PATH: join(dir, 'sy.db') },
+    );
+  }, 30_000);
+
+  afterAll(async () => {
+    release();
+    await gw?.close();
+    await up?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is finished by the sweep once batch_finalize_timeout has passed, with every recorded line', async () => {
+    const client = new OpenAI({ baseURL: gw.baseURL, apiKey: 'none', maxRetries: 0 });
+    const text = [0, 1]
+      .map((i) =>
+        JSON.stringify({
+          custom_id: `req-${i}`,
+          method: 'POST',
+          url: '/v1/chat/completions',
+          body: { model: 'm', messages: [{ role: 'user', content: `q${i}` }] },
+        }),
+      )
+      .join('\n');
+    const input = await client.files.create({
+      file: await toFile(Buffer.from(text), 'in.jsonl'),
+      purpose: 'batch',
+    });
+    const batch = await client.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    await until(() => (up.requests.length === 2 ? true : undefined), 'both lines at the upstream', 15_000);
+    // What a process that claimed the finalization and then died leaves behind: `finalizing`, no files.
+    const db = new Database(join(dir, 'sy.db'));
+    try {
+      db.prepare("UPDATE batches SET status = 'finalizing', finalizing_at = ? WHERE id = ?").run(
+        Date.now(),
+        batch.id,
+      );
+    } finally {
+      db.close();
+    }
+    release();
+    const done = await until(
+      async () => {
+        const b = await client.batches.retrieve(batch.id);
+        return b.status === 'completed' ? b : undefined;
+      },
+      'the sweep to finish the batch',
+      20_000,
+    );
+    expect(done.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+    expect(done.error_file_id).toBeNull();
+    const out = (await (await client.files.content(done.output_file_id as string)).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { custom_id: string; response: { status_code: number } });
+    expect(out.map((l) => [l.custom_id, l.response.status_code])).toEqual([
+      ['req-0', 200],
+      ['req-1', 200],
+    ]);
+  });
 });

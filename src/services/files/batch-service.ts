@@ -79,14 +79,22 @@ export class BatchService {
     private readonly files: FileService,
     private readonly jobs: JobService,
     private readonly windowMs: number,
+    /** A finalization older than this is taken over by the sweep (default 10 minutes). */
+    private readonly finalizeTimeoutMs = 600_000,
   ) {}
 
   /** Expires batches past their window now and then; every process may run it (the claim is a compare-and-set). */
   startExpirySweep(log: { error(obj: object, msg: string): void }): void {
     if (this.sweep) return;
-    const every = Math.max(250, Math.min(30_000, Math.floor(this.windowMs / 4)));
+    const every = Math.max(
+      250,
+      Math.min(30_000, Math.floor(this.windowMs / 4), Math.floor(this.finalizeTimeoutMs / 4)),
+    );
     this.sweep = setInterval(() => {
       void this.expireDue().catch((err: unknown) => log.error({ err }, 'batch expiry sweep failed'));
+      void this.refinalizeStalled().catch((err: unknown) =>
+        log.error({ err }, 'batch finalization takeover failed'),
+      );
     }, every);
     this.sweep.unref();
   }
@@ -95,6 +103,21 @@ export class BatchService {
   async expireDue(now = Date.now()): Promise<number> {
     let n = 0;
     for (const b of await this.store.expiredBatches(now, 50)) if (await this.finalize(b.id, 'expired')) n++;
+    return n;
+  }
+
+  /**
+   * Finishes batches whose finalizer died mid-way (the results are deleted only once the files are written,
+   * so a second run writes the same files). Returns how many this call finished.
+   */
+  async refinalizeStalled(now = Date.now()): Promise<number> {
+    let n = 0;
+    for (const b of await this.store.stalledBatches(now - this.finalizeTimeoutMs, 50)) {
+      const taken = await this.store.reclaimFinalizing(b.id, b.finalizing_at as number, now);
+      if (!taken) continue;
+      await this.writeOutcome(taken, taken.expired_at !== null ? 'expired' : 'done');
+      n++;
+    }
     return n;
   }
 
@@ -332,6 +355,13 @@ export class BatchService {
       UNFINISHED,
     );
     if (!claimed) return false;
+    await this.writeOutcome(claimed, why);
+    return true;
+  }
+
+  /** The second half of finalize, for a batch this process holds in `finalizing`. */
+  private async writeOutcome(claimed: BatchRow, why: 'done' | 'expired'): Promise<void> {
+    const id = claimed.id;
     const cancelled = claimed.cancelling_at !== null;
     const expired = why === 'expired' && !cancelled;
     // Lines that never ran: known from the input only when the batch ended early.
@@ -400,7 +430,6 @@ export class BatchService {
       ...(claimed.total === 0 && pending.length > 0 ? { total: pending.length } : {}),
     });
     await this.store.deleteResults(id);
-    return true;
   }
 
   /** A batch_output file of these lines, or none when there are none. */

@@ -38,7 +38,13 @@ export function createJobService(state: GatewayState, log: Logger, db: DbHandle)
   );
   const store = createFileStore(db, config.jobs.filesDir);
   const files = new FileService(store, config.jobs.maxFileBytes);
-  const batches = new BatchService(store, files, jobs, config.jobs.batchWindowMs);
+  const batches = new BatchService(
+    store,
+    files,
+    jobs,
+    config.jobs.batchWindowMs,
+    config.jobs.batchFinalizeTimeoutMs,
+  );
   batches.register(state);
   batches.startExpirySweep(log);
   return {
