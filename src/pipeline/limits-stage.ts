@@ -57,9 +57,9 @@ function limitCaller(c: Caller): LimitCaller {
   };
 }
 
-/** The prompt is counted only if a token limit or budget needs it (the service decides). */
+/** The prompt is estimated only if a token limit or budget needs it (the service decides). */
 function reservation(ctx: RequestContext): {
-  promptTokens: () => Promise<number>;
+  promptTokens: () => number;
   maxTokens: number | undefined;
 } {
   if (ctx.operation === 'embeddings') {

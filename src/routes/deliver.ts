@@ -13,9 +13,33 @@ import type { ChatCompletionChunk } from '../types/openai.js';
  * when it ends, however the client reads it).
  */
 
-export function deliverJson<T>(ctx: RequestContext, reply: FastifyReply, result: T): T {
+export function deliverJson<T>(ctx: RequestContext, reply: FastifyReply, result: T): T | Buffer {
   writeHeaders(ctx, reply);
+  if (result !== null && typeof result === 'object' && Object.isFrozen(result)) {
+    // A frozen answer is a cache entry's, shared by every hit and never changed: its JSON is built once
+    // and each later hit writes the same bytes.
+    reply.header('content-type', JSON_TYPE);
+    return frozenJson(result);
+  }
   return result;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Serialized forms of frozen (shared, immutable) objects: cache entries' answers and chunks. Weak, so an
+ * entry evicted from the cache takes its bytes with it.
+ */
+const frozenBodies = new WeakMap<object, Buffer>();
+const frozenFrames = new WeakMap<object, [string | undefined, string | undefined]>();
+
+function frozenJson(value: object): Buffer {
+  let bytes = frozenBodies.get(value);
+  if (bytes === undefined) {
+    bytes = Buffer.from(JSON.stringify(value), 'utf8');
+    frozenBodies.set(value, bytes);
+  }
+  return bytes;
 }
 
 /** OpenAI chat-completions SSE: `data: {chunk}` events, then `data: [DONE]`; an error ends it without one. */
@@ -47,15 +71,8 @@ async function* chatFrames(
   let ok = false;
   try {
     for await (const chunk of stream) {
-      if (includeUsage) {
-        // OpenAI sends `"usage": null` on every chunk before the usage chunk when include_usage is on.
-        if (chunk.usage === undefined && chunk.choices.length > 0) chunk.usage = null;
-        yield sseData(chunk);
-      } else if (chunk.choices.length > 0) {
-        // Usage rides on content chunks from some upstreams; without include_usage the client didn't ask.
-        if (chunk.usage !== undefined) chunk.usage = undefined;
-        yield sseData(chunk);
-      }
+      const f = Object.isFrozen(chunk) ? frozenFrame(chunk, includeUsage) : chatFrame(chunk, includeUsage);
+      if (f !== undefined) yield f;
     }
     ok = true;
     yield SSE_DONE;
@@ -75,4 +92,35 @@ async function* chatFrames(
     if (!ok && !ctx.signal.aborted) span.fail(new Error('stream interrupted'));
     span.end();
   }
+}
+
+/**
+ * One chunk's SSE event for this client, or nothing. Chunks are never changed here: the same objects may
+ * belong to other merged requests and to a cache entry, so a different shape is a copy.
+ */
+function chatFrame(chunk: ChatCompletionChunk, includeUsage: boolean): string | undefined {
+  if (includeUsage) {
+    // OpenAI sends `"usage": null` on every chunk before the usage chunk when include_usage is on.
+    return sseData(chunk.usage === undefined && chunk.choices.length > 0 ? { ...chunk, usage: null } : chunk);
+  }
+  // Usage rides on content chunks from some upstreams; without include_usage the client didn't ask.
+  if (chunk.choices.length === 0) return undefined;
+  return sseData(chunk.usage === undefined ? chunk : { ...chunk, usage: undefined });
+}
+
+/** chatFrame for a cache entry's chunk: built once per shape, reused by every replay. */
+function frozenFrame(chunk: ChatCompletionChunk, includeUsage: boolean): string | undefined {
+  let frames = frozenFrames.get(chunk);
+  if (frames === undefined) {
+    frames = [undefined, undefined];
+    frozenFrames.set(chunk, frames);
+  }
+  const i = includeUsage ? 1 : 0;
+  let f = frames[i];
+  if (f === undefined) {
+    // '' marks "no event for this shape" (a usage-only chunk without include_usage).
+    f = chatFrame(chunk, includeUsage) ?? '';
+    frames[i] = f;
+  }
+  return f === '' ? undefined : f;
 }
