@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
+import { rawJsonOf } from '../core/raw-json.js';
 import { SSE_DONE, sseData } from '../core/sse.js';
 import { isGatewayError, UpstreamError } from '../errors/gateway-error.js';
 import type { ChunkStream } from '../pipeline/chunk-stream.js';
@@ -13,13 +14,21 @@ import type { ChatCompletionChunk } from '../types/openai.js';
  * when it ends, however the client reads it).
  */
 
-export function deliverJson<T>(ctx: RequestContext, reply: FastifyReply, result: T): T | Buffer {
+export function deliverJson<T>(ctx: RequestContext, reply: FastifyReply, result: T): T | Buffer | string {
   writeHeaders(ctx, reply);
-  if (result !== null && typeof result === 'object' && Object.isFrozen(result)) {
-    // A frozen answer is a cache entry's, shared by every hit and never changed: its JSON is built once
-    // and each later hit writes the same bytes.
-    reply.header('content-type', JSON_TYPE);
-    return frozenJson(result);
+  if (result !== null && typeof result === 'object') {
+    // The upstream's own text, for an answer passed on untouched: no serialization.
+    const raw = rawJsonOf(result);
+    if (raw !== undefined) {
+      reply.header('content-type', JSON_TYPE);
+      return raw;
+    }
+    if (Object.isFrozen(result)) {
+      // A frozen answer is a cache entry's, shared by every hit and never changed: its JSON is built
+      // once and each later hit writes the same bytes.
+      reply.header('content-type', JSON_TYPE);
+      return frozenJson(result);
+    }
   }
   return result;
 }

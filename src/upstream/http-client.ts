@@ -2,6 +2,7 @@ import { createParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../config/resolve.js';
 import { header, streamInterrupted } from '../core/classify.js';
+import { withRawJson } from '../core/raw-json.js';
 import { redactSecrets } from '../core/redact.js';
 import { abortError, isUpstreamError, UpstreamError } from '../errors/gateway-error.js';
 import type {
@@ -31,8 +32,13 @@ export class HttpProviderClient implements ProviderClient {
       actx,
     );
     const upstreamRequestId = header(res.headers, this.adapter.requestIdHeader);
-    const body = await readJson(res, target, ctx.signal);
-    return { completion: this.adapter.parseChatResponse(body, actx), upstreamRequestId };
+    const text = await readText(res, target, ctx.signal);
+    const body = parseJson(text, res, target);
+    const completion = this.adapter.parseChatResponse(body, actx);
+    // The adapter passed the upstream's object on as the answer (OpenAI-compatible): its text is the
+    // answer's JSON, written to the client and the cache without serializing it again.
+    if (completion === body) withRawJson(completion, text);
+    return { completion, upstreamRequestId };
   }
 
   async chatStream(req: ChatCompletionRequest, target: Target, ctx: CallContext): Promise<ChatStream> {
@@ -203,15 +209,17 @@ function prematureClose(): Error {
   return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
-async function readJson(res: Dispatcher.ResponseData, target: Target, signal: AbortSignal): Promise<unknown> {
-  let text: string;
+async function readText(res: Dispatcher.ResponseData, target: Target, signal: AbortSignal): Promise<string> {
   try {
     const max = target.provider.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    text = (await readCapped(res, max, true)).toString('utf8');
+    return (await readCapped(res, max, true)).toString('utf8');
   } catch (err) {
     if (err instanceof RangeError) throw tooLarge(target.provider, 'a response');
     throw transportError(err, target.provider.id, signal);
   }
+}
+
+function parseJson(text: string, res: Dispatcher.ResponseData, target: Target): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -222,6 +230,10 @@ async function readJson(res: Dispatcher.ResponseData, target: Target, signal: Ab
       retryable: true,
     });
   }
+}
+
+async function readJson(res: Dispatcher.ResponseData, target: Target, signal: AbortSignal): Promise<unknown> {
+  return parseJson(await readText(res, target, signal), res, target);
 }
 
 function transportError(err: unknown, provider: string, signal: AbortSignal | undefined): Error {

@@ -35,11 +35,23 @@ const stream = [
   { ...chunk({}), choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } },
 ];
 
+/** An answer as an upstream may format it: spacing, escapes, a field no schema knows, key order its own. */
+const RAW =
+  '{ "object": "chat.completion", "id": "chatcmpl-raw",\n  "created": 1700000000, "model": "gpt-raw",\n' +
+  '  "choices": [ { "index": 0, "message": { "role": "assistant", "content": "caf\\u00e9 \\"ok\\"" },' +
+  ' "finish_reason": "stop" } ],\n  "usage": { "prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6 },' +
+  ' "provider_extra": { "n": 1.50 } }\n';
+
 let up: FakeUpstream;
 let gw: TestGateway;
 
 beforeAll(async () => {
   up = await startFakeUpstream(async (req, res) => {
+    if ((req.json as { model?: string }).model === 'gpt-raw') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(RAW);
+      return;
+    }
     if ((req.json as { stream?: boolean }).stream) {
       return sendSse(res, { events: [...stream.map((c) => JSON.stringify(c)), '[DONE]'] });
     }
@@ -52,6 +64,7 @@ providers:
   up: { type: openai, base_url: ${up.url}/v1, api_key: sk-x }
 models:
   chat: { targets: [ { provider: up, model: gpt-4o-mini } ] }
+  raw: { targets: [ { provider: up, model: gpt-raw } ] }
 `);
 });
 
@@ -118,5 +131,23 @@ describe('cache hits from shared entries', () => {
     expect(whole.headers.get('x-cache')).toBe('HIT');
     const body = JSON.parse(whole.text) as { choices: Array<{ message: { content: string } }> };
     expect(body.choices[0]?.message.content).toBe('Hello there');
+  });
+});
+
+describe('OpenAI-compatible answers pass through', () => {
+  it('a whole answer reaches the client as the upstream sent it, and a hit carries the same answer', async () => {
+    const messages = [{ role: 'user', content: 'raw' }];
+    const miss = await post({ model: 'raw', messages });
+    expect(miss.status).toBe(200);
+    expect(miss.headers.get('x-cache')).toBe('MISS');
+    expect(miss.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(miss.text).toBe(RAW);
+    const hit = await post({ model: 'raw', messages });
+    expect(hit.headers.get('x-cache')).toBe('HIT');
+    expect(JSON.parse(hit.text)).toEqual(JSON.parse(RAW));
+    expect(
+      (JSON.parse(hit.text) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message
+        .content,
+    ).toBe('café "ok"');
   });
 });
