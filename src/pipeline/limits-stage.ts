@@ -21,7 +21,8 @@ export function limitsAdmit(service: LimitsService): StageImplementations['admit
       model: ctx.route?.targets[0]?.spec.model,
       promptTokens,
       maxTokens,
-      signal: ctx.signal,
+      // Read only if the request has to queue: the context makes its signal on first use.
+      signal: () => ctx.signal,
     });
     if (!admission) return;
     Object.assign(ctx.responseHeaders, admission.headers);

@@ -31,7 +31,7 @@ declare module 'fastify' {
      * Aborted when the response closes before it finished (the client went away). Set by a route that
      * runs the pipeline; the one 'close' listener below aborts it, so a request has one listener, not two.
      */
-    clientGone: AbortController | null;
+    clientGone: { abort(): void } | null;
   }
 }
 

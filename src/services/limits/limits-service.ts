@@ -49,7 +49,8 @@ export interface AdmitInput {
   promptTokens: number | (() => number | Promise<number>);
   /** The request's max_tokens; undefined: `limits.default_max_tokens`; 0 for routes with no completion. */
   maxTokens: number | undefined;
-  signal?: AbortSignal | undefined;
+  /** The request's abort signal, or a function that makes it: read only if the request queues. */
+  signal?: AbortSignal | (() => AbortSignal) | undefined;
 }
 
 export interface LimitTicket {
@@ -238,7 +239,7 @@ export class LimitsService {
             tier.priority,
             tier.maxQueueWaitMs,
             attempt,
-            input.signal,
+            typeof input.signal === 'function' ? input.signal() : input.signal,
             // Admitted just as its wait ended: nobody will use it, so all of it goes back.
             (v) => void this.release(v.backend, rates, budgetCharges),
           );
