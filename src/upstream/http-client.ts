@@ -51,10 +51,7 @@ export class HttpProviderClient implements ProviderClient {
     );
     const translator = this.adapter.createStreamTranslator(req, actx);
     return {
-      chunks: redacting(
-        translateSse(res.body, translator, target.provider, ctx.signal),
-        target.provider.apiKeys,
-      ),
+      chunks: translateSse(res.body, translator, target.provider, ctx.signal),
       upstreamRequestId: header(res.headers, this.adapter.requestIdHeader),
     };
   }
@@ -267,19 +264,6 @@ function transportError(err: unknown, provider: string, signal: AbortSignal | un
   });
 }
 
-/** Credentials never leave in an error's message, also one thrown mid-stream. */
-async function* redacting(
-  chunks: AsyncGenerator<ChatCompletionChunk>,
-  keys: readonly string[],
-): AsyncGenerator<ChatCompletionChunk> {
-  try {
-    yield* chunks;
-  } catch (err) {
-    if (isUpstreamError(err)) err.message = redactSecrets(err.message, keys);
-    throw err;
-  }
-}
-
 /**
  * Upstream body -> SSE events -> canonical chunks. Chunks produced by one network read are yielded
  * before any error from the same read, so the client sees everything that arrived before the failure.
@@ -328,7 +312,12 @@ async function* translateSse(
     if (failure !== undefined) throw failure;
     for (const c of translator.end()) yield c;
   } catch (err) {
-    if (isUpstreamError(err)) throw err;
+    if (isUpstreamError(err)) {
+      // Credentials never leave in an error's message, also one thrown mid-stream. (Here rather than in
+      // a wrapping generator, which would cost a promise per chunk.)
+      err.message = redactSecrets(err.message, spec.apiKeys);
+      throw err;
+    }
     if (signal.aborted) throw abortError(signal);
     const code = (err as { code?: string }).code;
     throw streamInterrupted(provider, code === 'UND_ERR_BODY_TIMEOUT' ? 'body timeout' : 'connection lost');

@@ -106,6 +106,11 @@ export function entryJson(entry: CacheEntry): string {
   const b = entry.body;
   const raw = b.kind === 'completion' ? rawJsonOf(b.completion) : undefined;
   if (raw === undefined) return JSON.stringify(entry);
-  const { body: _body, ...head } = entry;
-  return `${JSON.stringify(head).slice(0, -1)},"body":{"kind":"completion","completion":${raw}}}`;
+  // The same members in the same order as JSON.stringify(entry) would write them.
+  return (
+    `{"key":${JSON.stringify(entry.key)},"namespace":${JSON.stringify(entry.namespace)},` +
+    `"team":${JSON.stringify(entry.team)},"model":${JSON.stringify(entry.model)},` +
+    `"createdAt":${entry.createdAt},"expiresAt":${entry.expiresAt},"staleUntil":${entry.staleUntil},` +
+    `"body":{"kind":"completion","completion":${raw}}}`
+  );
 }

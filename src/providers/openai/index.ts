@@ -40,8 +40,10 @@ export function toOpenAIChatRequest(
     // Always ask for usage so the gateway can account tokens; the service strips the usage chunk again
     // when the client did not ask for it.
     body.stream_options = { ...req.stream_options, include_usage: true };
-  } else {
-    delete body.stream_options;
+  } else if (req.stream_options !== undefined) {
+    // Undefined rather than `delete`, which turns the object into a slow dictionary for stringify;
+    // JSON.stringify leaves an undefined member out all the same.
+    body.stream_options = undefined;
   }
   return body;
 }
