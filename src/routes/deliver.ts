@@ -137,14 +137,25 @@ function coalescer(res: ServerResponse): () => void {
  * belong to other merged requests and to a cache entry, so a different shape is a copy.
  */
 function chatFrame(chunk: ChatCompletionChunk, includeUsage: boolean): string | undefined {
+  // The upstream's own text for a chunk passed on untouched (OpenAI-compatible upstreams).
+  const raw = rawJsonOf(chunk);
   if (includeUsage) {
     // OpenAI sends `"usage": null` on every chunk before the usage chunk when include_usage is on.
-    return sseData(chunk.usage === undefined && chunk.choices.length > 0 ? { ...chunk, usage: null } : chunk);
+    if (chunk.usage === undefined && chunk.choices.length > 0) return sseData({ ...chunk, usage: null });
+    return raw === undefined ? sseData(chunk) : `data: ${raw}\n\n`;
   }
   // Usage rides on content chunks from some upstreams; without include_usage the client didn't ask.
   if (chunk.choices.length === 0) return undefined;
-  return sseData(chunk.usage === undefined ? chunk : { ...chunk, usage: undefined });
+  if (chunk.usage === undefined) return raw === undefined ? sseData(chunk) : `data: ${raw}\n\n`;
+  // The gateway always asks OpenAI-style upstreams for usage, so their content chunks end with
+  // `"usage":null`: cut it from the text when it is the object's last member, as OpenAI writes it.
+  if (chunk.usage === null && raw !== undefined && raw.endsWith(USAGE_NULL_TAIL)) {
+    return `data: ${raw.slice(0, -USAGE_NULL_TAIL.length)}}\n\n`;
+  }
+  return sseData({ ...chunk, usage: undefined });
 }
+
+const USAGE_NULL_TAIL = ',"usage":null}';
 
 /** chatFrame for a cache entry's chunk: built once per shape, reused by every replay. */
 function frozenFrame(chunk: ChatCompletionChunk, includeUsage: boolean): string | undefined {

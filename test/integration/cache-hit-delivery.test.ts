@@ -42,12 +42,22 @@ const RAW =
   ' "finish_reason": "stop" } ],\n  "usage": { "prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6 },' +
   ' "provider_extra": { "n": 1.50 } }\n';
 
+/** Stream events as an upstream may format them (a space after a comma, an escape). */
+const RAW_EVENTS = [
+  '{"id":"c1", "object":"chat.completion.chunk","created":1,"model":"gpt-raw","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}',
+  '{"id":"c1", "object":"chat.completion.chunk","created":1,"model":"gpt-raw","choices":[{"index":0,"delta":{"content":"caf\\u00e9"},"finish_reason":"stop"}],"usage":null}',
+  '{"id":"c1", "object":"chat.completion.chunk","created":1,"model":"gpt-raw","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}',
+];
+
 let up: FakeUpstream;
 let gw: TestGateway;
 
 beforeAll(async () => {
   up = await startFakeUpstream(async (req, res) => {
     if ((req.json as { model?: string }).model === 'gpt-raw') {
+      if ((req.json as { stream?: boolean }).stream) {
+        return sendSse(res, { events: [...RAW_EVENTS, '[DONE]'] });
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(RAW);
       return;
@@ -149,5 +159,30 @@ describe('OpenAI-compatible answers pass through', () => {
       (JSON.parse(hit.text) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message
         .content,
     ).toBe('café "ok"');
+  });
+});
+
+describe('OpenAI-compatible stream events pass through', () => {
+  it('each event is the upstream text; without include_usage the trailing "usage":null is cut and the usage chunk dropped', async () => {
+    const withUsage = await post({
+      model: 'raw',
+      messages: [{ role: 'user', content: 'raw stream 1' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    expect(withUsage.status).toBe(200);
+    expect(events(withUsage.text)).toEqual([...RAW_EVENTS, '[DONE]']);
+
+    const plain = await post({
+      model: 'raw',
+      messages: [{ role: 'user', content: 'raw stream 2' }],
+      stream: true,
+    });
+    expect(events(plain.text)).toEqual([
+      `${RAW_EVENTS[0]!.slice(0, -',"usage":null}'.length)}}`,
+      `${RAW_EVENTS[1]!.slice(0, -',"usage":null}'.length)}}`,
+      '[DONE]',
+    ]);
+    for (const e of events(plain.text).slice(0, 2)) expect(JSON.parse(e)).not.toHaveProperty('usage');
   });
 });
