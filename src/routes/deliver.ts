@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { rawJsonOf } from '../core/raw-json.js';
@@ -64,9 +63,7 @@ export function deliverChatSse(
     .header('cache-control', 'no-cache')
     .header('x-accel-buffering', 'no');
   const includeUsage = ctx.body.stream_options?.include_usage === true;
-  return reply.send(
-    Readable.from(chatFrames(ctx, stream, includeUsage, coalescer(reply.raw)), { objectMode: false }),
-  );
+  return reply.send(Readable.from(chatFrames(ctx, stream, includeUsage), { objectMode: false }));
 }
 
 export function writeHeaders(ctx: RequestContext, reply: FastifyReply): void {
@@ -78,20 +75,15 @@ async function* chatFrames(
   ctx: RequestContext,
   stream: ChunkStream<ChatCompletionChunk>,
   includeUsage: boolean,
-  coalesce: () => void,
 ): AsyncGenerator<string> {
   const span = ctx.span.child('deliver', 'internal');
   let ok = false;
   try {
     for await (const chunk of stream) {
       const f = Object.isFrozen(chunk) ? frozenFrame(chunk, includeUsage) : chatFrame(chunk, includeUsage);
-      if (f !== undefined) {
-        coalesce();
-        yield f;
-      }
+      if (f !== undefined) yield f;
     }
     ok = true;
-    coalesce();
     yield SSE_DONE;
   } catch (err) {
     if (ctx.signal.aborted) return;
@@ -109,27 +101,6 @@ async function* chatFrames(
     if (!ok && !ctx.signal.aborted) span.fail(new Error('stream interrupted'));
     span.end();
   }
-}
-
-/**
- * Events that are ready together leave in one socket write. The upstream often delivers several events
- * in one read (and a cache replay has them all at once); written one by one, each is its own syscall,
- * which was the largest single cost of a streamed request. The response is corked before an event is
- * handed on and uncorked when the event loop next turns, so the first event waits at most that long.
- * `end()` uncorks by itself, so a stream that finishes first loses nothing.
- */
-function coalescer(res: ServerResponse): () => void {
-  let corked = false;
-  const flush = () => {
-    corked = false;
-    res.uncork();
-  };
-  return () => {
-    if (corked) return;
-    corked = true;
-    res.cork();
-    setImmediate(flush);
-  };
 }
 
 /**
