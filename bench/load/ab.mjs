@@ -26,6 +26,9 @@ if (!cliA || !cliB) throw new Error('usage: ab.mjs <cli.js A> <cli.js B>');
 const BURSTS = Number(process.env.BURSTS ?? 8);
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
+// CACHE_HIT=1 (with EVERYTHING=1): one fixed body, every request after the first a cache hit. STREAM=1: SSE.
+const CACHE_HIT = process.env.CACHE_HIT === '1';
+const STREAM = process.env.STREAM === '1';
 
 function cpuSeconds(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -59,7 +62,7 @@ try {
           method: 'POST',
           path: '/v1/chat/completions',
           headers: g.headers,
-          setupRequest: (req) => ({ ...req, body: body('bench') }),
+          setupRequest: (req) => ({ ...req, body: body('bench', { stream: STREAM, fixed: CACHE_HIT }) }),
         },
       ],
     });

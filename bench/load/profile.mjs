@@ -10,7 +10,8 @@
 // Only samples taken during the measured run count (start-up, module loading and the WARMUP seconds of
 // unmeasured load before it, default 3, are left out): the profile's clock and process.hrtime are both
 // the monotonic clock. EVERYTHING=1 profiles the everything-on gateway of overhead.mjs (every feature
-// this build accepts, a virtual key, distinct request bodies so a cache misses). FORWARDER=1 profiles the
+// this build accepts, a virtual key, distinct request bodies so a cache misses; CACHE_HIT=1 sends one
+// fixed body instead, so every request after the first is a cache hit). FORWARDER=1 profiles the
 // thin forwarder instead, for a side-by-side of where the gateway's extra time goes.
 import { fork, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -96,8 +97,10 @@ for (let i = 0; ; i++) {
 const headers = { 'content-type': 'application/json' };
 if (features.includes('auth'))
   headers.authorization = `Bearer ${await overhead.createKey({ url, name: 'gateway' })}`;
+// CACHE_HIT=1 (with EVERYTHING=1): one fixed body, so every request after the first is a cache hit.
+const CACHE_HIT = process.env.CACHE_HIT === '1';
 const makeBody = EVERYTHING
-  ? () => overhead.body('bench', { stream: STREAM })
+  ? () => overhead.body('bench', { stream: STREAM, fixed: CACHE_HIT })
   : (() => {
       const fixed = JSON.stringify({
         model: 'bench',

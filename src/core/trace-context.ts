@@ -62,15 +62,10 @@ export function parseTraceparent(value: string | string[] | undefined): ParsedTr
  */
 export class PassthroughSpan implements SpanHandle {
   readonly traceId: string;
-  private readonly headers: Record<string, string>;
+  private headers: Record<string, string> | undefined;
 
-  constructor(trace: IncomingTrace) {
+  constructor(private readonly trace: IncomingTrace) {
     this.traceId = trace.traceId;
-    const p = trace.parent;
-    this.headers = p
-      ? { traceparent: `00-${p.traceId}-${p.spanId}-${p.flags}` }
-      : { traceparent: `00-${trace.traceId}-${randomHex(16)}-00` };
-    if (trace.tracestate) this.headers.tracestate = trace.tracestate;
   }
 
   child(): SpanHandle {
@@ -79,7 +74,16 @@ export class PassthroughSpan implements SpanHandle {
   setAttributes(): void {}
   fail(): void {}
   end(): void {}
+  /** Built on the first upstream call: a request answered without one (a cache hit) never needs it. */
   propagationHeaders(): Record<string, string> {
-    return this.headers;
+    if (this.headers) return this.headers;
+    const trace = this.trace;
+    const p = trace.parent;
+    const headers: Record<string, string> = p
+      ? { traceparent: `00-${p.traceId}-${p.spanId}-${p.flags}` }
+      : { traceparent: `00-${trace.traceId}-${randomHex(16)}-00` };
+    if (trace.tracestate) headers.tracestate = trace.tracestate;
+    this.headers = headers;
+    return headers;
   }
 }

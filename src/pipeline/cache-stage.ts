@@ -168,10 +168,10 @@ function arrayIterator<T>(items: readonly T[]): AsyncIterator<T> {
 }
 
 /**
- * One consumer's stream over shared chunks (a broadcast subscription, or a stored entry). Each chunk is
- * handed out as a shallow copy, because delivery may drop a chunk's `usage` for a client that did not
- * ask for it, and the same chunk objects belong to other consumers and to the cache entry. Ends on
- * abort even if never read, like the upstream's stream, so settle always runs.
+ * One consumer's stream over shared chunks (a broadcast subscription, or a stored entry). The chunks are
+ * handed out as they are, not copied: the same objects belong to other consumers and to the cache
+ * entry, so no consumer may change them (delivery builds a copy where a client needs another shape).
+ * Ends on abort even if never read, like the upstream's stream, so settle always runs.
  */
 export class ReplayChunkStream
   implements ChunkStream<ChatCompletionChunk>, AsyncIterator<ChatCompletionChunk>
@@ -214,7 +214,7 @@ export class ReplayChunkStream
       return r;
     }
     if (this.finished) return { done: true, value: undefined };
-    return { done: false, value: { ...r.value } };
+    return r;
   }
 
   async return(): Promise<IteratorResult<ChatCompletionChunk>> {

@@ -21,7 +21,8 @@ export function limitsAdmit(service: LimitsService): StageImplementations['admit
       model: ctx.route?.targets[0]?.spec.model,
       promptTokens,
       maxTokens,
-      signal: ctx.signal,
+      // Read only if the request has to queue: the context makes its signal on first use.
+      signal: () => ctx.signal,
       // Only a plain chat request over HTTP can become a job (a job stores one result, not a stream).
       deferrable:
         ctx.operation === 'chat' && ctx.ingress.path === '/v1/chat/completions'
@@ -62,9 +63,9 @@ function limitCaller(c: Caller): LimitCaller {
   };
 }
 
-/** The prompt is counted only if a token limit or budget needs it (the service decides). */
+/** The prompt is estimated only if a token limit or budget needs it (the service decides). */
 function reservation(ctx: RequestContext): {
-  promptTokens: () => Promise<number>;
+  promptTokens: () => number;
   maxTokens: number | undefined;
 } {
   if (ctx.operation === 'embeddings') {

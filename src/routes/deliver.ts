@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
+import { rawJsonOf } from '../core/raw-json.js';
 import { SSE_DONE, sseData } from '../core/sse.js';
 import { isGatewayError, UpstreamError } from '../errors/gateway-error.js';
 import type { ChunkStream } from '../pipeline/chunk-stream.js';
@@ -13,8 +14,22 @@ import type { ChatCompletionChunk } from '../types/openai.js';
  * when it ends, however the client reads it).
  */
 
-export function deliverJson<T>(ctx: RequestContext, reply: FastifyReply, result: T): T {
+export function deliverJson<T>(ctx: RequestContext, reply: FastifyReply, result: T): T | Buffer | string {
   writeHeaders(ctx, reply);
+  if (result !== null && typeof result === 'object') {
+    // The upstream's own text, for an answer passed on untouched: no serialization.
+    const raw = rawJsonOf(result);
+    if (raw !== undefined) {
+      reply.header('content-type', JSON_TYPE);
+      return raw;
+    }
+    if (Object.isFrozen(result)) {
+      // A frozen answer is a cache entry's, shared by every hit and never changed: its JSON is built
+      // once and each later hit writes the same bytes.
+      reply.header('content-type', JSON_TYPE);
+      return frozenJson(result);
+    }
+  }
   return result;
 }
 
@@ -27,6 +42,24 @@ export function deliverDeferred<T extends { status_url: string }>(
   writeHeaders(ctx, reply);
   reply.code(202).header('location', job.status_url);
   return job;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Serialized forms of frozen (shared, immutable) objects: cache entries' answers and chunks. Weak, so an
+ * entry evicted from the cache takes its bytes with it.
+ */
+const frozenBodies = new WeakMap<object, Buffer>();
+const frozenFrames = new WeakMap<object, [string | undefined, string | undefined]>();
+
+function frozenJson(value: object): Buffer {
+  let bytes = frozenBodies.get(value);
+  if (bytes === undefined) {
+    bytes = Buffer.from(JSON.stringify(value), 'utf8');
+    frozenBodies.set(value, bytes);
+  }
+  return bytes;
 }
 
 /** OpenAI chat-completions SSE: `data: {chunk}` events, then `data: [DONE]`; an error ends it without one. */
@@ -58,15 +91,8 @@ async function* chatFrames(
   let ok = false;
   try {
     for await (const chunk of stream) {
-      if (includeUsage) {
-        // OpenAI sends `"usage": null` on every chunk before the usage chunk when include_usage is on.
-        if (chunk.usage === undefined && chunk.choices.length > 0) chunk.usage = null;
-        yield sseData(chunk);
-      } else if (chunk.choices.length > 0) {
-        // Usage rides on content chunks from some upstreams; without include_usage the client didn't ask.
-        if (chunk.usage !== undefined) chunk.usage = undefined;
-        yield sseData(chunk);
-      }
+      const f = Object.isFrozen(chunk) ? frozenFrame(chunk, includeUsage) : chatFrame(chunk, includeUsage);
+      if (f !== undefined) yield f;
     }
     ok = true;
     yield SSE_DONE;
@@ -86,4 +112,46 @@ async function* chatFrames(
     if (!ok && !ctx.signal.aborted) span.fail(new Error('stream interrupted'));
     span.end();
   }
+}
+
+/**
+ * One chunk's SSE event for this client, or nothing. Chunks are never changed here: the same objects may
+ * belong to other merged requests and to a cache entry, so a different shape is a copy.
+ */
+function chatFrame(chunk: ChatCompletionChunk, includeUsage: boolean): string | undefined {
+  // The upstream's own text for a chunk passed on untouched (OpenAI-compatible upstreams).
+  const raw = rawJsonOf(chunk);
+  if (includeUsage) {
+    // OpenAI sends `"usage": null` on every chunk before the usage chunk when include_usage is on.
+    if (chunk.usage === undefined && chunk.choices.length > 0) return sseData({ ...chunk, usage: null });
+    return raw === undefined ? sseData(chunk) : `data: ${raw}\n\n`;
+  }
+  // Usage rides on content chunks from some upstreams; without include_usage the client didn't ask.
+  if (chunk.choices.length === 0) return undefined;
+  if (chunk.usage === undefined) return raw === undefined ? sseData(chunk) : `data: ${raw}\n\n`;
+  // The gateway always asks OpenAI-style upstreams for usage, so their content chunks end with
+  // `"usage":null`: cut it from the text when it is the object's last member, as OpenAI writes it.
+  if (chunk.usage === null && raw !== undefined && raw.endsWith(USAGE_NULL_TAIL)) {
+    return `data: ${raw.slice(0, -USAGE_NULL_TAIL.length)}}\n\n`;
+  }
+  return sseData({ ...chunk, usage: undefined });
+}
+
+const USAGE_NULL_TAIL = ',"usage":null}';
+
+/** chatFrame for a cache entry's chunk: built once per shape, reused by every replay. */
+function frozenFrame(chunk: ChatCompletionChunk, includeUsage: boolean): string | undefined {
+  let frames = frozenFrames.get(chunk);
+  if (frames === undefined) {
+    frames = [undefined, undefined];
+    frozenFrames.set(chunk, frames);
+  }
+  const i = includeUsage ? 1 : 0;
+  let f = frames[i];
+  if (f === undefined) {
+    // '' marks "no event for this shape" (a usage-only chunk without include_usage).
+    f = chatFrame(chunk, includeUsage) ?? '';
+    frames[i] = f;
+  }
+  return f === '' ? undefined : f;
 }

@@ -1,3 +1,4 @@
+import { rawJsonOf } from '../../core/raw-json.js';
 import type { MemoryCacheStore } from './memory-store.js';
 import type { RedisCacheStore } from './redis-store.js';
 import type { CacheEntry, LayerStats, PurgeFilter } from './types.js';
@@ -50,7 +51,7 @@ export class TieredCacheStore {
 
   /** Stores in L1 now; resolves once L2 has it too (true) or failed (false). Never rejects. */
   set(entry: CacheEntry): Promise<boolean> {
-    const json = JSON.stringify(entry);
+    const json = entryJson(entry);
     this.l1.put(entry, json);
     this.opts.onOperation?.('set', 'memory', 'ok');
     if (!this.l2) return Promise.resolve(true);
@@ -95,4 +96,21 @@ export class TieredCacheStore {
     await this.l1.close();
     await this.l2?.close();
   }
+}
+
+/**
+ * The entry's JSON. A whole answer that is still the upstream's text (core/raw-json.ts) goes in as that
+ * text rather than being serialized again; the rest of the entry is a few short fields.
+ */
+export function entryJson(entry: CacheEntry): string {
+  const b = entry.body;
+  const raw = b.kind === 'completion' ? rawJsonOf(b.completion) : undefined;
+  if (raw === undefined) return JSON.stringify(entry);
+  // The same members in the same order as JSON.stringify(entry) would write them.
+  return (
+    `{"key":${JSON.stringify(entry.key)},"namespace":${JSON.stringify(entry.namespace)},` +
+    `"team":${JSON.stringify(entry.team)},"model":${JSON.stringify(entry.model)},` +
+    `"createdAt":${entry.createdAt},"expiresAt":${entry.expiresAt},"staleUntil":${entry.staleUntil},` +
+    `"body":{"kind":"completion","completion":${raw}}}`
+  );
 }

@@ -4,6 +4,7 @@ import {
   streamInterrupted,
   upstreamErrorFromHttp,
 } from '../../core/classify.js';
+import { withRawJson } from '../../core/raw-json.js';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -40,8 +41,10 @@ export function toOpenAIChatRequest(
     // Always ask for usage so the gateway can account tokens; the service strips the usage chunk again
     // when the client did not ask for it.
     body.stream_options = { ...req.stream_options, include_usage: true };
-  } else {
-    delete body.stream_options;
+  } else if (req.stream_options !== undefined) {
+    // Undefined rather than `delete`, which turns the object into a slow dictionary for stringify;
+    // JSON.stringify leaves an undefined member out all the same.
+    body.stream_options = undefined;
   }
   return body;
 }
@@ -66,11 +69,18 @@ export class OpenAIStreamTranslator implements StreamTranslator {
       throw streamInterrupted(this.provider, typeof message === 'string' ? message : 'error event');
     }
     // A chunk without choices is OpenAI's usage-only chunk (stream_options.include_usage): valid.
-    if (raw.choices === undefined || raw.choices === null) raw.choices = [];
+    let changed = false;
+    if (raw.choices === undefined || raw.choices === null) {
+      raw.choices = [];
+      changed = true;
+    }
     if (!Array.isArray(raw.choices) || !raw.choices.every(isPlainObject)) {
       throw invalidResponse(this.provider, 'a stream chunk has choices that are not an array of objects');
     }
     const parsed = raw as unknown as ChatCompletionChunk;
+    // Passed on as it came: delivery can write the upstream's text instead of serializing it again. Not
+    // when the event's data spanned several lines: written back as one `data:` line it would break.
+    if (!changed && data.indexOf('\n') === -1 && data.indexOf('\r') === -1) withRawJson(parsed, data);
     if (parsed.choices.some((c) => c.finish_reason)) this.sawFinish = true;
     return [parsed];
   }

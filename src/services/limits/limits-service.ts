@@ -83,10 +83,11 @@ export interface AdmitInput {
   /** The upstream model the reservation is priced at. */
   model: string | undefined;
   /** Prompt tokens, or a function that counts them: called only when a token limit or budget applies. */
-  promptTokens: number | (() => Promise<number>);
+  promptTokens: number | (() => number | Promise<number>);
   /** The request's max_tokens; undefined: `limits.default_max_tokens`; 0 for routes with no completion. */
   maxTokens: number | undefined;
-  signal?: AbortSignal | undefined;
+  /** The request's abort signal, or a function that makes it: read only if the request queues. */
+  signal?: AbortSignal | (() => AbortSignal) | undefined;
   /**
    * What the request would become as a job, for tiers with `on_limit: job`: a chat request over HTTP
    * (the admit stage sets it; a job's own run never does, so a job is never deferred again).
@@ -259,7 +260,8 @@ export class LimitsService {
     if (charges.length === 0 && budgets.length === 0) return undefined;
     const needsTokens = budgets.length > 0 || charges.some((c) => c.unit === 'tokens');
     const p = input.promptTokens;
-    const promptTokens = needsTokens ? count(typeof p === 'number' ? p : await p()) : 0;
+    const counted = !needsTokens ? 0 : typeof p === 'number' ? p : p();
+    const promptTokens = count(typeof counted === 'number' ? counted : await counted);
     const reservedTokens = needsTokens ? promptTokens + completion : 0;
     for (const c of charges) if (c.unit === 'tokens') c.rate.cost = reservedTokens;
     const price = input.model && budgets.length > 0 ? this.priceOf(input.model) : undefined;
@@ -295,7 +297,7 @@ export class LimitsService {
             tier.priority,
             tier.maxQueueWaitMs,
             attempt,
-            input.signal,
+            typeof input.signal === 'function' ? input.signal() : input.signal,
             // Admitted just as its wait ended: nobody will use it, so all of it goes back.
             (v) => void this.release(v.backend, rates, budgetCharges),
           );
