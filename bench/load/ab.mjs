@@ -5,6 +5,10 @@
 // divided by the requests. Interleaving spreads slow drift in machine load over both alike.
 //
 //   node bench/load/ab.mjs /tmp/base/dist/cli.js dist/cli.js
+//
+// One build, two configs: A_WITHOUT names features A runs without (B has them all), so
+//   EVERYTHING=1 A_WITHOUT=limits node bench/load/ab.mjs dist/cli.js dist/cli.js
+// gives what the rate limits cost per request with everything else on; REDIS=1 puts both on Redis.
 
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -29,6 +33,8 @@ const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 // CACHE_HIT=1 (with EVERYTHING=1): one fixed body, every request after the first a cache hit. STREAM=1: SSE.
 const CACHE_HIT = process.env.CACHE_HIT === '1';
 const STREAM = process.env.STREAM === '1';
+const A_WITHOUT = (process.env.A_WITHOUT ?? '').split(',').filter(Boolean);
+const REDIS = process.env.REDIS === '1';
 
 function cpuSeconds(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -46,9 +52,10 @@ try {
   ]) {
     const dir = `${tmp}/${name}`;
     mkdirSync(dir, { recursive: true });
-    const g = await startGateway(name, gatewayConfig(up.url, features, { dir }), { cli });
+    const own = name === 'A' ? features.filter((f) => !A_WITHOUT.includes(f)) : features;
+    const g = await startGateway(name, gatewayConfig(up.url, own, { dir, redis: REDIS }), { cli });
     const headers = { 'content-type': 'application/json' };
-    if (features.includes('auth')) headers.authorization = `Bearer ${await createKey(g)}`;
+    if (own.includes('auth')) headers.authorization = `Bearer ${await createKey(g)}`;
     gws.push({ ...g, headers, cpu: 0, reqs: 0, cli });
   }
   const burst = async (g, seconds) => {
@@ -81,7 +88,7 @@ try {
   }
   const [a, b] = gws.map((g) => (g.cpu * 1e6) / g.reqs);
   console.log(
-    `A ${a.toFixed(0)} µs/req (${gws[0].reqs} req)  B ${b.toFixed(0)} µs/req (${gws[1].reqs} req)  B/A ${(b / a).toFixed(3)}  load ${os.loadavg()[0].toFixed(1)}${features.length ? `  features ${features.join(',')}` : ''}`,
+    `A ${a.toFixed(0)} µs/req (${gws[0].reqs} req)  B ${b.toFixed(0)} µs/req (${gws[1].reqs} req)  B/A ${(b / a).toFixed(3)}  load ${os.loadavg()[0].toFixed(1)}${features.length ? `  features ${features.join(',')}` : ''}${A_WITHOUT.length ? `  (A without ${A_WITHOUT.join(',')})` : ''}${REDIS ? '  redis' : ''}`,
   );
 } finally {
   await cleanup();
