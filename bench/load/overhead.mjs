@@ -628,6 +628,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
 }
 
 export {
+  ADMIN_KEY,
   body,
   check,
   cleanup,

@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import os from 'node:os';
 import autocannon from 'autocannon';
 import {
+  ADMIN_KEY,
   body,
   check,
   cleanup,
@@ -30,12 +31,19 @@ const MINUTES = num('SOAK_MINUTES', 10);
 const RATE = num('SOAK_RATE', 200);
 const SETTLE = num('SOAK_SETTLE_MINUTES', 2);
 const MAX_GROWTH = num('SOAK_MAX_GROWTH', 0.1);
+// A smaller L1 fills within the settle minutes, so growth after them is not the cache filling.
+const CACHE_MAX_BYTES = process.env.SOAK_CACHE_MAX_BYTES;
 const log = (s) => process.stderr.write(`${s}\n`);
 
 async function main() {
   const up = await forkHelper('fake-upstream.mjs', []);
   const probe = await probeFeatures(up.url);
-  const config = gatewayConfig(up.url, probe.on, {});
+  let config = gatewayConfig(up.url, probe.on, {});
+  if (CACHE_MAX_BYTES && probe.on.includes('cache'))
+    config = config.replace(
+      'cache: { enabled: true,',
+      `cache: { enabled: true, max_bytes: ${Number(CACHE_MAX_BYTES)},`,
+    );
   const g = await startGateway('soak', config);
   const headers = { 'content-type': 'application/json' };
   if (probe.on.includes('auth')) headers.authorization = `Bearer ${await createKey(g)}`;
@@ -44,11 +52,26 @@ async function main() {
   log(
     `soak: ${MINUTES} min at ${RATE} req/s against everything-on (${probe.on.join(', ') || 'defaults only'}), load avg ${os.loadavg()[0].toFixed(1)}`,
   );
-  const samples = [{ minute: 0, rssMiB: rssMiB(g.pid) }];
-  const timer = setInterval(() => {
+  // The gateway's own heap figures, from /health with the admin key (when the config has one).
+  const heapMiB = async () => {
+    try {
+      const r = await fetch(`${g.url}/health`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      const m = (await r.json()).memory;
+      return m
+        ? { heapUsed: +(m.heap_used / 2 ** 20).toFixed(1), heapTotal: +(m.heap_total / 2 ** 20).toFixed(1) }
+        : {};
+    } catch {
+      return {};
+    }
+  };
+  const samples = [{ minute: 0, rssMiB: rssMiB(g.pid), ...(await heapMiB()) }];
+  const timer = setInterval(async () => {
     const s = { minute: samples.length, rssMiB: rssMiB(g.pid), load: os.loadavg()[0] };
     samples.push(s);
-    log(`soak: minute ${s.minute}: RSS ${s.rssMiB} MiB (load avg ${s.load.toFixed(1)})`);
+    Object.assign(s, await heapMiB());
+    log(
+      `soak: minute ${s.minute}: RSS ${s.rssMiB} MiB, heap used ${s.heapUsed ?? '?'} of ${s.heapTotal ?? '?'} MiB (load avg ${s.load.toFixed(1)})`,
+    );
   }, 60_000);
   // Distinct bodies (a cache can only miss, so its memory is bounded by its own limits, not by the
   // bench), at a fixed overall rate spread over 10 connections.
