@@ -3,7 +3,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import { randomHex } from '../core/ids.js';
 import type { DbHandle } from './connect.js';
 
@@ -184,6 +184,33 @@ type FileTables = {
 export const CHUNK_BYTES = 1024 * 1024;
 const UNFINISHED: readonly BatchStatus[] = ['validating', 'in_progress', 'cancelling'];
 
+/**
+ * Newest-first keyset paging over a table with `created_at` and `id`: the cursor row's position, so a
+ * page asks for rows strictly after it in (created_at desc, id desc), a total order (ties in the same
+ * millisecond by id) in which pages never skip or repeat. Undefined: no cursor; null: an unknown one.
+ */
+async function cursorOf(
+  db: Kysely<FileTables>,
+  table: 'files' | 'batches',
+  after: string | undefined,
+): Promise<{ created_at: number; id: string } | null | undefined> {
+  if (after === undefined) return undefined;
+  const row = await db
+    .selectFrom(table)
+    .select(['created_at', 'id'])
+    .where('id', '=', after)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+function olderThan(cursor: { created_at: number; id: string }) {
+  return (eb: ExpressionBuilder<FileTables, 'files' | 'batches'>) =>
+    eb.or([
+      eb('created_at', '<', cursor.created_at),
+      eb.and([eb('created_at', '=', cursor.created_at), eb('id', '<', cursor.id)]),
+    ]);
+}
+
 type FileRow = FileTables['files'];
 type UploadRow = FileTables['uploads'];
 
@@ -246,21 +273,9 @@ abstract class KyselyFileStore implements FileStore {
   async listFiles(team: string, limit: number, after?: string, purpose?: string): Promise<FileRecord[]> {
     let q = this.db.selectFrom('files').selectAll().where('team_id', '=', team);
     if (purpose !== undefined) q = q.where('purpose', '=', purpose);
-    if (after !== undefined) {
-      const cursor = await this.db
-        .selectFrom('files')
-        .select(['created_at', 'id'])
-        .where('id', '=', after)
-        .executeTakeFirst();
-      if (!cursor) return [];
-      // Newest first, ties (same millisecond) by id: a total order, so pages never skip or repeat.
-      q = q.where((eb) =>
-        eb.or([
-          eb('created_at', '<', cursor.created_at),
-          eb.and([eb('created_at', '=', cursor.created_at), eb('id', '<', cursor.id)]),
-        ]),
-      );
-    }
+    const cursor = await cursorOf(this.db, 'files', after);
+    if (cursor === null) return [];
+    if (cursor) q = q.where(olderThan(cursor));
     const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
     return rows.map(fileOf);
   }
@@ -354,20 +369,9 @@ abstract class KyselyFileStore implements FileStore {
 
   async listBatches(team: string, limit: number, after?: string): Promise<BatchRow[]> {
     let q = this.db.selectFrom('batches').selectAll().where('team_id', '=', team);
-    if (after !== undefined) {
-      const cursor = await this.db
-        .selectFrom('batches')
-        .select(['created_at', 'id'])
-        .where('id', '=', after)
-        .executeTakeFirst();
-      if (!cursor) return [];
-      q = q.where((eb) =>
-        eb.or([
-          eb('created_at', '<', cursor.created_at),
-          eb.and([eb('created_at', '=', cursor.created_at), eb('id', '<', cursor.id)]),
-        ]),
-      );
-    }
+    const cursor = await cursorOf(this.db, 'batches', after);
+    if (cursor === null) return [];
+    if (cursor) q = q.where(olderThan(cursor));
     const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
     return rows.map(normalizeBatch);
   }

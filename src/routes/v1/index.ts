@@ -1,26 +1,15 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { runPipeline } from '../../pipeline/pipeline.js';
 import type { GatewayState } from '../../services/gateway-state.js';
 import { DeferredToJob } from '../../services/limits/limits-service.js';
-import type { Caller } from '../../types/caller.js';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../../types/openai.js';
 import { deliverChatSse, deliverDeferred, deliverJson } from '../deliver.js';
 import { httpContext } from '../http-context.js';
 import audioRoutes from './audio.js';
+import { callerOf } from './caller.js';
 import messagesRoutes from './messages.js';
 import responsesRoutes from './responses.js';
 import { chatCompletionRoute, embeddingsRoute, modelRoute, modelsRoute } from './schemas.js';
-
-async function identifyOnly(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  state: GatewayState,
-): Promise<Caller> {
-  // An empty body: identify checks a key's model allowlist only against a requested `model`.
-  const ctx = httpContext(request, reply, state, 'chat', {} as ChatCompletionRequest);
-  await state.pipelineDeps.stages.identify(ctx);
-  return ctx.caller;
-}
 
 /** The OpenAI-compatible surface. Each handler builds a context, runs the pipeline and delivers. */
 export default async function v1Routes(app: FastifyInstance, opts: { state: GatewayState }): Promise<void> {
@@ -51,7 +40,7 @@ export default async function v1Routes(app: FastifyInstance, opts: { state: Gate
   // and a key with a model allowlist sees (and can retrieve) only its own models, as OpenAI lists only the
   // models an organization may use. A model outside the allowlist is "not found" rather than "forbidden".
   app.get('/models', { schema: modelsRoute }, async (request, reply) => {
-    const caller = await identifyOnly(request, reply, state);
+    const caller = await callerOf(request, reply, state, undefined);
     const all = state.runtime.listModels();
     const allowed = caller.allowedModels;
     return { object: 'list', data: allowed ? all.filter((m) => allowed.includes(m.id)) : all };
@@ -59,7 +48,7 @@ export default async function v1Routes(app: FastifyInstance, opts: { state: Gate
 
   // The openai SDK's models.retrieve(). `*` rather than `:id`: model ids contain slashes (org/name).
   app.get('/models/*', { schema: modelRoute }, async (request, reply) => {
-    const caller = await identifyOnly(request, reply, state);
+    const caller = await callerOf(request, reply, state, undefined);
     const id = (request.params as { '*': string })['*'];
     return state.runtime.getModel(id, caller.allowedModels);
   });
