@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The response cache's key: sha256 over a canonical form of everything that changes a response.
@@ -92,5 +92,5 @@ export function normalizeRequest(input: CacheKeyInput): string | undefined {
 /** sha256 (hex) of the normalized request; undefined when the request cannot be keyed (too deep). */
 export function cacheKey(input: CacheKeyInput): string | undefined {
   const text = normalizeRequest(input);
-  return text === undefined ? undefined : createHash('sha256').update(text).digest('hex');
+  return text === undefined ? undefined : hash('sha256', text, 'hex');
 }

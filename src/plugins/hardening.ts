@@ -65,9 +65,9 @@ async function hardeningPlugin(app: FastifyInstance, opts: HardeningOptions): Pr
   const { server } = opts;
   const sampleIntervalMs = opts.sampleIntervalMs ?? 1000;
 
-  const securityHeaders = staticSecurityHeaders();
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(securityHeaders);
+  const pageHeaders = staticSecurityHeaders();
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(request.url.startsWith('/docs') ? pageHeaders : API_SECURITY_HEADERS);
     done();
   });
 
@@ -89,7 +89,19 @@ async function hardeningPlugin(app: FastifyInstance, opts: HardeningOptions): Pr
 }
 
 /**
- * helmet's headers, computed once. @fastify/helmet calls `helmet(config)` on every request, rebuilding
+ * What a JSON or SSE answer needs (OWASP's REST Security Cheat Sheet): no content sniffing, nothing may
+ * load or frame it, and HSTS. helmet's other nine headers (referrer, cross-origin and legacy IE policies)
+ * only mean something for a page a browser renders; on every API answer they were 550 bytes and about
+ * 10 µs of header work per request. Pages (Swagger UI at /docs) keep helmet's full set.
+ */
+export const API_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+});
+
+/**
+ * helmet's headers for pages, computed once. @fastify/helmet calls `helmet(config)` on every request, rebuilding
  * the middleware and re-parsing the CSP directives each time (about 3% of CPU under load in bench/);
  * with a static config the result never changes, so we run helmet once and reuse what it sets.
  */

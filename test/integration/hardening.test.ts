@@ -45,8 +45,25 @@ describe('hardening with a CORS allowlist', () => {
   });
   afterAll(() => gw.close());
 
-  it('sets security headers on API responses', async () => {
+  it('sets the API security headers on API responses, and only those', async () => {
     const res = await request(`${gw.url}/v1/models`);
+    await res.body.text();
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    expect(res.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+    for (const pageOnly of [
+      'x-frame-options',
+      'referrer-policy',
+      'cross-origin-opener-policy',
+      'x-xss-protection',
+    ])
+      expect(res.headers[pageOnly]).toBeUndefined();
+    expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it("sets helmet's page headers on the docs page", async () => {
+    const res = await request(`${gw.url}/docs/json`);
     await res.body.text();
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-content-type-options']).toBe('nosniff');
@@ -59,7 +76,6 @@ describe('hardening with a CORS allowlist', () => {
         "frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';" +
         "script-src-attr 'none';style-src 'self' https: 'unsafe-inline'",
     );
-    expect(res.headers['x-powered-by']).toBeUndefined();
   });
 
   it('allowed origin: reflected, with the exposed headers', async () => {
