@@ -109,7 +109,7 @@ export class ClientAbortError extends GatewayError {
  * Why an aborted signal was aborted: the gateway's own reason (a timeout, as an UpstreamError) when it
  * gave one, else the client went away.
  */
-export function abortError(signal: AbortSignal): GatewayError {
+export function abortError(signal: { readonly reason?: unknown }): GatewayError {
   return isGatewayError(signal.reason) ? signal.reason : new ClientAbortError();
 }
 

@@ -21,7 +21,7 @@ export function run<Op extends OperationName, R>(
 ) {
   const request: ExecutionRequest = {
     requestId: ctx.id,
-    signal: ctx.signal,
+    cancel: ctx.cancel,
     startedAt: ctx.startedAt,
     span,
     meta: ctx.meta,

@@ -1,4 +1,5 @@
 import type { CacheEntry } from '../backends/cache/types.js';
+import type { CancelSource } from '../core/cancel.js';
 import { assembleCompletion, splitCompletion } from '../core/chat-assembly.js';
 import { abortError, isClientAbort, isGatewayError } from '../errors/gateway-error.js';
 import { type CacheCaller, type CachePlan, planCache } from '../services/cache/cache-policy.js';
@@ -25,7 +26,7 @@ type ChatOp = 'chat' | 'chat.stream';
 export function createCacheStage(cache: ResponseCache): StageImplementations['cache'] {
   return function cacheStage<Op extends OperationName>(
     ctx: RequestContext<Op>,
-    execute: (signal?: AbortSignal) => Promise<ResultOf<Op>>,
+    execute: (cancel?: CancelSource) => Promise<ResultOf<Op>>,
   ): Promise<ResultOf<Op>> {
     if (ctx.operation !== 'chat' && ctx.operation !== 'chat.stream') return execute();
     return chatCache(cache, ctx as unknown as RequestContext<ChatOp>, execute as never) as Promise<
@@ -37,7 +38,7 @@ export function createCacheStage(cache: ResponseCache): StageImplementations['ca
 async function chatCache(
   cache: ResponseCache,
   ctx: RequestContext<ChatOp>,
-  execute: (signal?: AbortSignal) => Promise<ResultOf<ChatOp>>,
+  execute: (cancel?: CancelSource) => Promise<ResultOf<ChatOp>>,
 ): Promise<ResultOf<ChatOp>> {
   const config = ctx.runtime.config.cache;
   const route = ctx.route;
@@ -73,7 +74,7 @@ async function chatCache(
 
   if (!plan.merge && !plan.store) return withStale(ctx, stale, execute);
   try {
-    const run = await cache.execute(plan, ctx.id, ctx.signal, (signal) => start(ctx, execute, signal));
+    const run = await cache.execute(plan, ctx.id, ctx.cancel, (cancel) => start(ctx, execute, cancel));
     // This request's place in the flight ends when the request does.
     ctx.settleHooks.push(function releaseFlight() {
       run.release();
@@ -85,20 +86,20 @@ async function chatCache(
     return await deliverShared(ctx, run.shared);
   } catch (err) {
     // A flight torn down because this client (and every other) left ends as the client's abort.
-    if (ctx.signal.aborted && !isGatewayError(err)) throw abortError(ctx.signal);
+    if (ctx.cancel.aborted && !isGatewayError(err)) throw abortError(ctx.cancel);
     const fallback = staleAnswer(ctx, stale, err);
     if (fallback) return fallback;
     throw err;
   }
 }
 
-/** The upstream call a flight makes: the pipeline's execute stage on the flight's signal. */
+/** The upstream call a flight makes: the pipeline's execute stage on the flight's cancel source. */
 async function start(
   ctx: RequestContext<ChatOp>,
-  execute: (signal?: AbortSignal) => Promise<ResultOf<ChatOp>>,
-  signal: AbortSignal,
+  execute: (cancel?: CancelSource) => Promise<ResultOf<ChatOp>>,
+  cancel: CancelSource,
 ): Promise<FlightOpen> {
-  const result = await execute(signal);
+  const result = await execute(cancel);
   if (ctx.operation === 'chat') return { kind: 'completion', completion: result as ChatCompletion };
   return { kind: 'stream', chunks: result as ChunkStream<ChatCompletionChunk> };
 }

@@ -1,3 +1,4 @@
+import { type CancelSource, cancelOf } from '../core/cancel.js';
 import type { EventBus } from '../core/event-bus.js';
 import type { SpanHandle } from '../core/trace-context.js';
 import type { CircuitBreakerRegistry } from '../resilience/circuit-breakers.js';
@@ -96,6 +97,8 @@ export interface RequestContext<Op extends OperationName = OperationName> {
   /** Wall-clock arrival, for records. */
   readonly receivedAt: number;
   /** Aborted when the client disconnects or the job is cancelled; cancels the upstream call. */
+  readonly cancel: CancelSource;
+  /** `cancel` as an AbortSignal, made on first use, for what needs one. */
   readonly signal: AbortSignal;
   readonly span: SpanHandle;
   readonly log: PipelineLogger;
@@ -143,12 +146,12 @@ export interface StageImplementations {
   admit(ctx: RequestContext): Promise<void> | void;
   /**
    * Around execute: answer from the cache, join an identical request in flight, or call `execute` and
-   * keep what it returns. The default just calls `execute`. `execute(signal)` runs the upstream call on
-   * that signal instead of the client's, so a call merged requests share outlives one client leaving.
+   * keep what it returns. The default just calls `execute`. `execute(cancel)` runs the upstream call on
+   * that source instead of the client's, so a call merged requests share outlives one client leaving.
    */
   cache<Op extends OperationName>(
     ctx: RequestContext<Op>,
-    execute: (signal?: AbortSignal) => Promise<ResultOf<Op>>,
+    execute: (cancel?: CancelSource) => Promise<ResultOf<Op>>,
   ): Promise<ResultOf<Op>>;
 }
 
@@ -164,11 +167,10 @@ export interface ContextInit<Op extends OperationName> {
   id: string;
   startedAt?: number;
   /**
-   * The abort signal, or a function that makes it on first use: an AbortSignal costs about 10 µs to
-   * create, and a request that never waits on anything abortable (a whole-answer cache hit) never
-   * needs one.
+   * The client's going away: an AbortSignal (a job's), or a Cancel (HTTP), which makes an AbortSignal
+   * only when a stage asks for `signal`: most requests never need one (core/cancel.ts).
    */
-  signal: AbortSignal | (() => AbortSignal);
+  signal: AbortSignal | CancelSource;
   span: SpanHandle;
   log: PipelineLogger;
   runtime: Runtime;
@@ -211,13 +213,13 @@ class PipelineContext<Op extends OperationName> implements RequestContext<Op> {
   declare settled: boolean;
   declare staleAvailable?: boolean;
   declare readonly deps: PipelineDeps;
-  declare private readonly source: AbortSignal | (() => AbortSignal);
+  declare readonly cancel: CancelSource;
 
   constructor(init: ContextInit<Op>) {
     this.id = init.id;
     this.startedAt = init.startedAt ?? performance.now();
     this.receivedAt = Date.now();
-    this.source = init.signal;
+    this.cancel = init.signal instanceof AbortSignal ? cancelOf(init.signal) : init.signal;
     this.span = init.span;
     this.log = init.log;
     this.runtime = init.runtime;
@@ -234,9 +236,22 @@ class PipelineContext<Op extends OperationName> implements RequestContext<Op> {
   }
 
   get signal(): AbortSignal {
-    const s = this.source;
-    return typeof s === 'function' ? s() : s;
+    return this.cancel.signal;
   }
+}
+
+/**
+ * The same request on another cancel source: the upstream call merged requests share runs on the
+ * flight's, so that one client leaving does not cut it for the others. Everything else is the request's
+ * own (the same meta, headers and settle hooks).
+ */
+export function withCancel<Op extends OperationName>(
+  ctx: RequestContext<Op>,
+  cancel: CancelSource,
+): RequestContext<Op> {
+  const copy = Object.assign(Object.create(PipelineContext.prototype) as PipelineContext<Op>, ctx);
+  (copy as { cancel: CancelSource }).cancel = cancel;
+  return copy;
 }
 
 export function isStreamOperation(op: OperationName): boolean {

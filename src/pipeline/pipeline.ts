@@ -1,5 +1,11 @@
 import type { ChunkStream } from './chunk-stream.js';
-import { isStreamOperation, type OperationName, type RequestContext, type ResultOf } from './context.js';
+import {
+  isStreamOperation,
+  type OperationName,
+  type RequestContext,
+  type ResultOf,
+  withCancel,
+} from './context.js';
 import { executeStage } from './execute.js';
 import { resolveStage } from './resolve.js';
 import { settle } from './settle.js';
@@ -22,9 +28,9 @@ export async function runPipeline<Op extends OperationName>(ctx: RequestContext<
     await stages.identify(ctx);
     resolveStage(ctx);
     await stages.admit(ctx);
-    result = await stages.cache(ctx, (signal) =>
-      // Same meta and response headers (shared references), another signal: a merged upstream call's.
-      executeStage(signal === undefined ? ctx : { ...ctx, signal }),
+    result = await stages.cache(ctx, (cancel) =>
+      // Same meta and response headers (shared references), another cancel source: a merged call's.
+      executeStage(cancel === undefined ? ctx : withCancel(ctx, cancel)),
     );
   } catch (err) {
     settle(ctx, { ok: false, error: err });

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Cancel } from '../core/cancel.js';
 import { type BodyOf, createContext, type OperationName, type RequestContext } from '../pipeline/context.js';
 import type { GatewayState } from '../services/gateway-state.js';
 
@@ -14,12 +15,12 @@ export function httpContext<Op extends OperationName>(
   operation: Op,
   body: BodyOf<Op>,
 ): RequestContext<Op> {
-  const gone = new ClientGone();
+  const gone = new Cancel();
   request.clientGone = gone;
   return createContext({
     id: request.id,
     startedAt: request.startedAt,
-    signal: gone.signal,
+    signal: gone,
     span: request.span,
     log: request.log,
     runtime: state.runtime,
@@ -35,25 +36,4 @@ export function httpContext<Op extends OperationName>(
     meta: request.meta,
     responseHeaders: request.responseHeaders,
   });
-}
-
-/**
- * The request's abort signal, made only when a stage first asks for it (most do; a whole-answer cache
- * hit never does). A client that left before that gets a signal that is already aborted.
- */
-class ClientGone {
-  private controller: AbortController | undefined;
-  private gone = false;
-  readonly signal = (): AbortSignal => {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.gone) this.controller.abort();
-    }
-    return this.controller.signal;
-  };
-
-  abort(): void {
-    this.gone = true;
-    this.controller?.abort();
-  }
 }

@@ -1,4 +1,5 @@
 import { retryDelay } from '../core/backoff.js';
+import type { CancelSource } from '../core/cancel.js';
 import { CLIENT_ERROR_CLASSES } from '../core/classify.js';
 import type { EventBus } from '../core/event-bus.js';
 import { orderTargets } from '../core/routing.js';
@@ -37,8 +38,8 @@ export interface ExecutorDeps {
 
 export interface ExecutionRequest {
   requestId: string;
-  /** Client disconnect. */
-  signal: AbortSignal;
+  /** Client disconnect (or, for a call merged requests share, every waiter gone). */
+  cancel: CancelSource;
   /** performance.now() at arrival; the total budget counts from here. */
   startedAt: number;
   span: SpanHandle;
@@ -169,7 +170,7 @@ export async function execute<R>(
         const done = deps.stats.begin(keyOf(target));
         // first_token is a stream's promise; a non-streamed answer arrives whole, bounded by the total.
         const timer = new AttemptTimer(
-          req.signal,
+          req.cancel,
           remaining(),
           req.stream ? firstTokenMs(target, rs.timeouts.firstTokenMs) : 0,
           target.provider.id,
@@ -197,7 +198,7 @@ export async function execute<R>(
               if (!outcome.ok) {
                 attemptSpan.fail(new Error('stream interrupted'));
                 // A stream that broke after its first byte counts against the target after all.
-                if (!req.signal.aborted) permit.failure('stream_interrupted');
+                if (!req.cancel.aborted) permit.failure('stream_interrupted');
               }
               attemptSpan.end();
             },
@@ -206,7 +207,7 @@ export async function execute<R>(
           timer.clear();
           // The attempt's own timer fired while the client is still here: whatever the transport threw
           // (an abort error, or a ClientAbortError from the mock), the truth is the timeout.
-          const err = timer.signal.aborted && !req.signal.aborted ? abortError(timer.signal) : raw;
+          const err = timer.signal.aborted && !req.cancel.aborted ? abortError(timer.signal) : raw;
           attemptSpan.fail(err);
           attemptSpan.end();
           done({ ok: false });
@@ -270,7 +271,7 @@ export async function execute<R>(
             break;
           }
           note(deps, req, target, err, 'retry', delay);
-          await sleep(delay, req.signal);
+          await sleep(delay, req.cancel);
         }
       }
     }
@@ -297,7 +298,7 @@ async function degrade<R>(
     }
     if (level === 'offline') {
       const target = runtime.offline(primary.settings.degradation?.offlineProvider);
-      const timer = new AttemptTimer(req.signal, Math.max(remainingMs, 5_000), 0, target.provider.id);
+      const timer = new AttemptTimer(req.cancel, Math.max(remainingMs, 5_000), 0, target.provider.id);
       try {
         const result = await run(
           target,
@@ -429,23 +430,23 @@ function firstTokenMs(target: RouteTarget, modelDefault: number): number {
   return target.spec.timeouts.firstTokenMs ?? modelDefault;
 }
 
+const NOOP = (): void => {};
+
 /**
  * One attempt's abort signal: the client's disconnect, the request's total budget, and (until the
  * first token) the first-token budget. Aborts carry the gateway's reason so a timeout is reported as
- * one, not as a client abort.
+ * one, not as a client abort. The one AbortController a request's upstream call needs (undici takes
+ * a signal); the client reaches it through a Cancel callback, not a second signal.
  */
-/** Shared listener options: one object for every attempt instead of a literal per attempt. */
-const ONCE = { once: true } as const;
-
 class AttemptTimer {
   private readonly controller = new AbortController();
   private readonly totalTimer: NodeJS.Timeout;
   private firstTimer: NodeJS.Timeout | undefined;
-  private readonly onClientAbort: () => void;
+  private readonly offClient: () => void;
   readonly firstTokenMs: number;
 
   constructor(
-    private readonly client: AbortSignal,
+    client: CancelSource,
     remainingMs: number,
     firstTokenMs: number,
     provider: string,
@@ -453,9 +454,12 @@ class AttemptTimer {
     targetTotalMs?: number,
   ) {
     this.firstTokenMs = firstTokenMs;
-    this.onClientAbort = () => this.controller.abort(client.reason);
-    if (client.aborted) this.controller.abort(client.reason);
-    else client.addEventListener('abort', this.onClientAbort, ONCE);
+    if (client.aborted) {
+      this.controller.abort(client.reason);
+      this.offClient = NOOP;
+    } else {
+      this.offClient = client.onAbort(() => this.controller.abort(client.reason));
+    }
     const capped = targetTotalMs !== undefined && targetTotalMs < remainingMs;
     this.totalTimer = setTimeout(
       () =>
@@ -489,7 +493,7 @@ class AttemptTimer {
   clear(): void {
     this.firstTokenReached();
     clearTimeout(this.totalTimer);
-    this.client.removeEventListener('abort', this.onClientAbort);
+    this.offClient();
   }
 }
 
@@ -502,20 +506,19 @@ function timeoutError(provider: string, why: string): UpstreamError {
 }
 
 /** Backoff wait that a client disconnect cuts short. Uses the global timer so fake timers can drive it. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, cancel: CancelSource): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(abortError(signal));
+    if (cancel.aborted) {
+      reject(abortError(cancel));
       return;
     }
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(abortError(signal));
-    };
     const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
+      off();
       resolve();
     }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const off = cancel.onAbort(() => {
+      clearTimeout(t);
+      reject(abortError(cancel));
+    });
   });
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CACHE_POLICY } from '../../src/config/schema-cache.js';
+import { Cancel, type CancelSource } from '../../src/core/cancel.js';
 import { EventBus } from '../../src/core/event-bus.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import { type CachePlan, planCache } from '../../src/services/cache/cache-policy.js';
@@ -77,10 +78,10 @@ const completion: ChatCompletion = {
 function upstream(delayMs: number, answer: () => FlightOpen | Promise<FlightOpen>) {
   const u = {
     calls: 0,
-    start: async (signal: AbortSignal): Promise<FlightOpen> => {
+    start: async (cancel: CancelSource): Promise<FlightOpen> => {
       u.calls++;
       await new Promise((r) => setTimeout(r, delayMs));
-      if (signal.aborted) throw new Error('aborted');
+      if (cancel.aborted) throw new Error('aborted');
       return answer();
     },
   };
@@ -98,7 +99,7 @@ describe.skipIf(!services.redis)('response cache across two instances sharing Re
     const up = upstream(300, () => ({ kind: 'completion', completion }));
     const runs = Array.from({ length: 20 }, (_, i) => {
       const c = i % 2 === 0 ? a : b;
-      return c.execute(plan(c), `r${i}`, new AbortController().signal, up.start);
+      return c.execute(plan(c), `r${i}`, new Cancel(), up.start);
     });
     const results = await Promise.all(runs);
     expect(up.calls).toBe(1);
@@ -135,10 +136,8 @@ describe.skipIf(!services.redis)('response cache across two instances sharing Re
       })(),
     }));
     const [ra, rb] = await Promise.all([
-      a.execute(plan(a), 'ra', new AbortController().signal, up.start),
-      new Promise((r) => setTimeout(r, 50)).then(() =>
-        b.execute(plan(b), 'rb', new AbortController().signal, up.start),
-      ),
+      a.execute(plan(a), 'ra', new Cancel(), up.start),
+      new Promise((r) => setTimeout(r, 50)).then(() => b.execute(plan(b), 'rb', new Cancel(), up.start)),
     ]);
     expect(await completionOf(ra.shared)).toEqual(chunks);
     expect(await completionOf(rb.shared)).toEqual(chunks);
@@ -152,9 +151,9 @@ describe.skipIf(!services.redis)('response cache across two instances sharing Re
     const up = upstream(200, () => {
       throw new GatewayError('upstream_rate_limit', 'slow down', { headers: { 'retry-after': '7' } });
     });
-    const ra = a.execute(plan(a), 'ra', new AbortController().signal, up.start);
+    const ra = a.execute(plan(a), 'ra', new Cancel(), up.start);
     await new Promise((r) => setTimeout(r, 50));
-    const rb = b.execute(plan(b), 'rb', new AbortController().signal, up.start);
+    const rb = b.execute(plan(b), 'rb', new Cancel(), up.start);
     await expect(ra).rejects.toMatchObject({
       status: 429,
       code: 'upstream_rate_limit',
@@ -178,10 +177,10 @@ describe.skipIf(!services.redis)('response cache across two instances sharing Re
       calls++;
       return new Promise(() => {});
     };
-    void a.execute(plan(a), 'ra', new AbortController().signal, hang);
+    void a.execute(plan(a), 'ra', new Cancel(), hang);
     await new Promise((r) => setTimeout(r, 50));
     const t0 = performance.now();
-    const rb = await b.execute(plan(b), 'rb', new AbortController().signal, async () => {
+    const rb = await b.execute(plan(b), 'rb', new Cancel(), async () => {
       calls++;
       return { kind: 'completion', completion };
     });
@@ -198,9 +197,7 @@ describe.skipIf(!services.redis)('response cache across two instances sharing Re
     const c = await instance(spec(), 'redis://127.0.0.1:1');
     const up = upstream(100, () => ({ kind: 'completion', completion }));
     const runs = await Promise.all(
-      Array.from({ length: 5 }, (_, i) =>
-        c.execute(plan(c), `r${i}`, new AbortController().signal, up.start),
-      ),
+      Array.from({ length: 5 }, (_, i) => c.execute(plan(c), `r${i}`, new Cancel(), up.start)),
     );
     expect(up.calls).toBe(1);
     for (const r of runs) expect(await completionOf(r.shared)).toEqual(completion);

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import { Cancel } from '../../src/core/cancel.js';
 import { EventBus } from '../../src/core/event-bus.js';
 import { incomingTrace, PassthroughSpan } from '../../src/core/trace-context.js';
 import { isUpstreamError } from '../../src/errors/gateway-error.js';
@@ -29,7 +30,7 @@ async function setup(yaml: string) {
   const meta: RequestMeta = {};
   const req = () => ({
     requestId: 'r1',
-    signal: new AbortController().signal,
+    cancel: new Cancel(),
     startedAt: performance.now(),
     span: new PassthroughSpan(incomingTrace({})),
     meta,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Cancel, type CancelSource } from '../../src/core/cancel.js';
 import { abortError, GatewayError } from '../../src/errors/gateway-error.js';
 import { type FlightBody, type FlightOpen, SingleFlight } from '../../src/services/cache/single-flight.js';
 import type { ChatCompletion, ChatCompletionChunk } from '../../src/types/openai.js';
@@ -39,7 +40,7 @@ describe('SingleFlight', () => {
     let calls = 0;
     const stored: FlightBody[] = [];
     const tickets = Array.from({ length: 20 }, (_, i) =>
-      sf.join('k', `req-${i}`, new AbortController().signal, {
+      sf.join('k', `req-${i}`, new Cancel(), {
         start: () => {
           calls++;
           return gate.promise;
@@ -66,7 +67,7 @@ describe('SingleFlight', () => {
       start: async (): Promise<FlightOpen> => ({ kind: 'stream', chunks: src }),
       onComplete: (b: FlightBody) => stored.push(b),
     };
-    const first = sf.join('k', 'a', new AbortController().signal, handlers);
+    const first = sf.join('k', 'a', new Cancel(), handlers);
     const s1 = await first.shared;
     if (s1.kind !== 'stream') throw new Error('expected a stream');
     const firstRead = collect(s1.broadcast.subscribe());
@@ -74,7 +75,7 @@ describe('SingleFlight', () => {
     src.push(chunk('two '));
     await until(() => s1.broadcast.size === 2);
 
-    const late = sf.join('k', 'b', new AbortController().signal, handlers);
+    const late = sf.join('k', 'b', new Cancel(), handlers);
     expect(late.leader).toBe(false);
     const s2 = await late.shared;
     if (s2.kind !== 'stream') throw new Error('expected a stream');
@@ -99,9 +100,7 @@ describe('SingleFlight', () => {
       onComplete: (b: FlightBody) => stored.push(b),
       onFail: (_e: unknown, opened: boolean) => fails.push(opened),
     };
-    const tickets = Array.from({ length: 5 }, (_, i) =>
-      sf.join('k', `r${i}`, new AbortController().signal, handlers),
-    );
+    const tickets = Array.from({ length: 5 }, (_, i) => sf.join('k', `r${i}`, new Cancel(), handlers));
     const err = new GatewayError('upstream_server_error', 'boom');
     gate.reject(err);
     const errors = await Promise.all(
@@ -128,8 +127,8 @@ describe('SingleFlight', () => {
       onComplete: (b: FlightBody) => stored.push(b),
       onFail: (_e: unknown, opened: boolean) => fails.push(opened),
     };
-    const a = sf.join('k', 'a', new AbortController().signal, handlers);
-    const b = sf.join('k', 'b', new AbortController().signal, handlers);
+    const a = sf.join('k', 'a', new Cancel(), handlers);
+    const b = sf.join('k', 'b', new Cancel(), handlers);
     const reads = [a, b].map(async (t) => {
       const s = await t.shared;
       if (s.kind !== 'stream') throw new Error('expected a stream');
@@ -150,33 +149,34 @@ describe('SingleFlight', () => {
 
   it("one waiter's disconnect never aborts the shared upstream; the last one's does", async () => {
     const sf = new SingleFlight();
-    let upstreamSignal: AbortSignal | undefined;
+    let upstream: CancelSource | undefined;
     const gate = deferred<FlightOpen>();
     const handlers = {
-      start: (signal: AbortSignal) => {
-        upstreamSignal = signal;
-        signal.addEventListener('abort', () => gate.reject(abortError(signal)));
+      start: (cancel: CancelSource) => {
+        upstream = cancel;
+        cancel.onAbort(() => gate.reject(abortError(cancel)));
         return gate.promise;
       },
     };
-    const clients = [new AbortController(), new AbortController(), new AbortController()];
-    const tickets = clients.map((c, i) => sf.join('k', `r${i}`, c.signal, handlers));
+    const clients = [new Cancel(), new Cancel(), new Cancel()];
+    const tickets = clients.map((c, i) => sf.join('k', `r${i}`, c, handlers));
     clients[0]!.abort();
     clients[1]!.abort();
     await new Promise((r) => setImmediate(r));
-    expect(upstreamSignal?.aborted).toBe(false);
+    expect(upstream?.aborted).toBe(false);
     gate.resolve({ kind: 'completion', completion });
     expect(await tickets[2]!.shared).toEqual({ kind: 'completion', completion });
 
     // Now every waiter leaves a second flight before it answers: its upstream is aborted.
     const gate2 = deferred<FlightOpen>();
     let signal2: AbortSignal | undefined;
-    const c2 = [new AbortController(), new AbortController()];
+    const c2 = [new Cancel(), new Cancel()];
     const t2 = c2.map((c, i) =>
-      sf.join('k2', `s${i}`, c.signal, {
+      sf.join('k2', `s${i}`, c, {
         start: (s) => {
-          signal2 = s;
-          s.addEventListener('abort', () => gate2.reject(abortError(s)));
+          // The flight's AbortSignal, as an upstream call sees it.
+          signal2 = s.signal;
+          s.signal.addEventListener('abort', () => gate2.reject(abortError(s.signal)));
           return gate2.promise;
         },
       }),
@@ -195,9 +195,9 @@ describe('SingleFlight', () => {
     const sf = new SingleFlight();
     const src = new PushSource<ChatCompletionChunk>();
     const handlers = { start: async (): Promise<FlightOpen> => ({ kind: 'stream', chunks: src }) };
-    const gone = new AbortController();
-    const a = sf.join('k', 'a', gone.signal, handlers);
-    const b = sf.join('k', 'b', new AbortController().signal, handlers);
+    const gone = new Cancel();
+    const a = sf.join('k', 'a', gone, handlers);
+    const b = sf.join('k', 'b', new Cancel(), handlers);
     const sa = await a.shared;
     const sb = await b.shared;
     if (sa.kind !== 'stream' || sb.kind !== 'stream') throw new Error('expected streams');

@@ -15,6 +15,7 @@ import {
 } from '../../backends/cache/tiered-store.js';
 import type { CacheEntry, LayerStats, PurgeFilter } from '../../backends/cache/types.js';
 import { createRedisClient } from '../../backends/redis/client.js';
+import type { CancelSource } from '../../core/cancel.js';
 import type { EventBus } from '../../core/event-bus.js';
 import { isErrorCode } from '../../errors/codes.js';
 import { abortError, GatewayError, isClientAbort, isGatewayError } from '../../errors/gateway-error.js';
@@ -133,14 +134,14 @@ export class ResponseCache {
 
   /**
    * Runs the upstream call for a plan through request merging (when `plan.merge`) and stores the answer
-   * when it completes (when `plan.store`). `start` performs the call on the signal it is given, which is
-   * the flight's: aborted only when every merged request has gone.
+   * when it completes (when `plan.store`). `start` performs the call on the cancel source it is given,
+   * which is the flight's: aborted only when every merged request has gone.
    */
   async execute(
     plan: CachePlan,
     requestId: string,
-    signal: AbortSignal,
-    start: (signal: AbortSignal) => Promise<FlightOpen>,
+    cancel: CancelSource,
+    start: (cancel: CancelSource) => Promise<FlightOpen>,
   ): Promise<CacheExecution> {
     if (plan.key === undefined) throw new Error('execute needs a cache key');
     // Without merging the flight is private to this request, but still collects the answer to store.
@@ -149,7 +150,7 @@ export class ResponseCache {
     const ticket = this.flights.join(
       flightKey,
       requestId,
-      signal,
+      cancel,
       this.handlers(plan, requestId, via, start),
     );
     let shared: FlightShared;
@@ -173,17 +174,17 @@ export class ResponseCache {
     plan: CachePlan,
     requestId: string,
     via: { remote?: string },
-    start: (signal: AbortSignal) => Promise<FlightOpen>,
+    start: (cancel: CancelSource) => Promise<FlightOpen>,
   ): FlightHandlers {
     const key = plan.key as string;
     let token: string | undefined;
     let fromPeer = false;
     return {
-      start: async (signal) => {
+      start: async (cancel) => {
         if (this.lock && plan.merge) {
           token = await this.lock.acquire(key, this.opts.spec.lockTtlMs);
           if (token === undefined) {
-            const peer = await this.waitForPeer(plan, signal);
+            const peer = await this.waitForPeer(plan, cancel.signal);
             if (peer.status === 'ok' && peer.entry) {
               fromPeer = true;
               this.merges.remote++;
@@ -191,11 +192,11 @@ export class ResponseCache {
               return openEntry(peer.entry);
             }
             if (peer.status === 'error') throw peerError(peer.error);
-            if (peer.status === 'aborted') throw abortError(signal);
+            if (peer.status === 'aborted') throw abortError(cancel);
             // Timed out, or the peer's answer was not stored: call the upstream ourselves.
           }
         }
-        return start(signal);
+        return start(cancel);
       },
       onComplete: (body) => {
         if (fromPeer) return;

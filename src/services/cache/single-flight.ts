@@ -1,3 +1,4 @@
+import { Cancel, type CancelSource } from '../../core/cancel.js';
 import { ReplayBroadcast } from '../../core/replay-broadcast.js';
 import type { ChatCompletion, ChatCompletionChunk } from '../../types/openai.js';
 
@@ -8,7 +9,7 @@ import type { ChatCompletion, ChatCompletionChunk } from '../../types/openai.js'
  *   late joiner receives the chunks already sent, then the live ones.
  * - An error fails every waiter with the same error object, and `onComplete` is not called (nothing is
  *   cached).
- * - The upstream runs on the flight's own signal, not on any client's: one waiter's disconnect never
+ * - The upstream runs on the flight's own cancel source, not on any client's: one waiter's disconnect never
  *   aborts it while others wait. It is aborted when every waiter has left before the end.
  * - `onComplete` runs synchronously before the flight leaves the table, so a request arriving after the
  *   flight finds the cache entry, never a gap between the two.
@@ -36,14 +37,14 @@ export interface FlightTicket {
   leaderId: string;
   /** Resolves once the upstream opened; rejects with the flight's error. */
   shared: Promise<FlightShared>;
-  /** This waiter is done (finished, or gone). Idempotent; a waiter's abort signal also calls it. */
+  /** This waiter is done (finished, or gone). Idempotent; the waiter's client aborting also calls it. */
   release(): void;
 }
 
 /** How a flight is started, and what happens when it ends. Only the leader's (the first join's) are used. */
 export interface FlightHandlers {
-  /** Starts the upstream call on the flight's own signal. */
-  start(signal: AbortSignal): Promise<FlightOpen>;
+  /** Starts the upstream call on the flight's own cancel source. */
+  start(cancel: CancelSource): Promise<FlightOpen>;
   /** The flight finished successfully: store it. Runs before the flight leaves the table. */
   onComplete?(body: FlightBody): void;
   /** The flight failed before it opened (`opened` false), or was cut off or left by every waiter after. */
@@ -51,7 +52,7 @@ export interface FlightHandlers {
 }
 
 class Flight {
-  readonly controller = new AbortController();
+  readonly cancel = new Cancel();
   waiters = 0;
   settled = false;
   shared!: Promise<FlightShared>;
@@ -85,10 +86,10 @@ export class SingleFlight {
   }
 
   /**
-   * Joins the flight for `key`, or starts it with `handlers`. `signal` is this waiter's client: when it
-   * aborts, the waiter leaves.
+   * Joins the flight for `key`, or starts it with `handlers`. `client` is this waiter's: when it aborts,
+   * the waiter leaves.
    */
-  join(key: string, requestId: string, signal: AbortSignal, handlers: FlightHandlers): FlightTicket {
+  join(key: string, requestId: string, client: CancelSource, handlers: FlightHandlers): FlightTicket {
     let flight = this.flights.get(key);
     const leader = flight === undefined;
     if (!flight) {
@@ -104,20 +105,20 @@ export class SingleFlight {
     const release = () => {
       if (released) return;
       released = true;
-      signal.removeEventListener('abort', release);
+      off();
       f.waiters--;
       // A stream whose last chunk the last waiter just read is finished, not abandoned.
       if (f.waiters === 0 && !f.settled && !f.broadcast?.finished) this.abandon(key, f);
     };
-    if (signal.aborted) queueMicrotask(release);
-    else signal.addEventListener('abort', release, { once: true });
+    const off = client.aborted ? NOOP : client.onAbort(release);
+    if (client.aborted) queueMicrotask(release);
     return { leader, leaderId: f.leaderId, shared: f.shared, release };
   }
 
   private async begin(key: string, flight: Flight): Promise<FlightShared> {
     let open: FlightOpen;
     try {
-      open = await flight.handlers.start(flight.controller.signal);
+      open = await flight.handlers.start(flight.cancel);
     } catch (err) {
       this.finish(key, flight);
       this.failed(flight, err, false);
@@ -129,7 +130,7 @@ export class SingleFlight {
       return open;
     }
     const broadcast = new ReplayBroadcast<ChatCompletionChunk>(open.chunks, {
-      onAbandoned: () => flight.controller.abort(new Error('every waiter left')),
+      onAbandoned: () => flight.cancel.abort(new Error('every waiter left')),
     });
     flight.broadcast = broadcast;
     flight.anchor = broadcast.subscribe();
@@ -171,7 +172,9 @@ export class SingleFlight {
   private abandon(key: string, flight: Flight): void {
     // New arrivals must start afresh rather than join a flight that is being torn down.
     if (this.flights.get(key) === flight) this.flights.delete(key);
-    flight.controller.abort(new Error('every waiter left'));
+    flight.cancel.abort(new Error('every waiter left'));
     void flight.anchor?.return?.();
   }
 }
+
+const NOOP = (): void => {};
