@@ -1,5 +1,5 @@
 import { chatPromptTokens, embeddingTokens } from '../services/limits/estimate.js';
-import type { LimitCaller, LimitsService } from '../services/limits/limits-service.js';
+import type { Admission, LimitCaller, LimitsService } from '../services/limits/limits-service.js';
 import type { ChatCompletionRequest, EmbeddingsRequest } from '../types/openai.js';
 import type { Caller, Outcome, RequestContext, StageImplementations } from './context.js';
 
@@ -10,11 +10,13 @@ import type { Caller, Outcome, RequestContext, StageImplementations } from './co
  * reservation with what the request really used.
  */
 export function limitsAdmit(service: LimitsService): StageImplementations['admit'] {
-  return async function admitWithLimits(ctx: RequestContext): Promise<void> {
+  // Not async: a request admitted in memory is decided synchronously (LimitsService.admitNow), and an
+  // async stage would allocate its frame and a promise for nothing.
+  return function admitWithLimits(ctx: RequestContext): Promise<void> | void {
     const spec = ctx.runtime.config.limits;
     if (!spec.enabled) return;
     const { promptTokens, maxTokens } = reservation(ctx);
-    const admission = await service.admit(spec, {
+    const admission = service.admitNow(spec, {
       caller: limitCaller(ctx.caller),
       ip: ctx.ingress.ip ?? 'none',
       route: ctx.ingress.path,
@@ -29,24 +31,31 @@ export function limitsAdmit(service: LimitsService): StageImplementations['admit
           ? { body: ctx.body, caller: ctx.caller }
           : undefined,
     });
-    if (!admission) return;
-    Object.assign(ctx.responseHeaders, admission.headers);
-    const ticket = admission.ticket;
-    ctx.settleHooks.push(function reconcileLimits(c: RequestContext, outcome: Outcome): void {
-      // A cache hit used no upstream tokens and cost nothing; its request slot still counts.
-      const usage = c.meta.cache === 'HIT' ? { prompt_tokens: 0, completion_tokens: 0 } : c.meta.usage;
-      void service
-        .settle(ticket, {
-          usage,
-          model: c.meta.upstreamModel,
-          // Failed before any answer: providers do not charge for errors. A stream cut off (or a client
-          // gone) without usage keeps its reservation: what it used is unknown, so it is not given back.
-          failed: !outcome.ok && !outcome.aborted && !outcome.midStream && usage === undefined,
-        })
-        .catch((err: unknown) => c.log.error({ err }, 'limits: reconciliation failed'));
-    });
+    if (admission instanceof Promise) return admission.then((a) => admitted(service, ctx, a));
+    admitted(service, ctx, admission);
   };
 }
+
+function admitted(service: LimitsService, ctx: RequestContext, admission: Admission | undefined): void {
+  if (!admission) return;
+  Object.assign(ctx.responseHeaders, admission.headers);
+  const ticket = admission.ticket;
+  ctx.settleHooks.push(function reconcileLimits(c: RequestContext, outcome: Outcome): void {
+    // A cache hit used no upstream tokens and cost nothing; its request slot still counts.
+    const usage = c.meta.cache === 'HIT' ? NO_USAGE : c.meta.usage;
+    service
+      .settle(ticket, {
+        usage,
+        model: c.meta.upstreamModel,
+        // Failed before any answer: providers do not charge for errors. A stream cut off (or a client
+        // gone) without usage keeps its reservation: what it used is unknown, so it is not given back.
+        failed: !outcome.ok && !outcome.aborted && !outcome.midStream && usage === undefined,
+      })
+      .catch((err: unknown) => c.log.error({ err }, 'limits: reconciliation failed'));
+  });
+}
+
+const NO_USAGE = Object.freeze({ prompt_tokens: 0, completion_tokens: 0 });
 
 /** The caller's limit-relevant identity; keys (identify) add tier, user and overrides. */
 function limitCaller(c: Caller): LimitCaller {
