@@ -278,5 +278,85 @@ export function storeContract(factory: StoreFactory): void {
       const day0 = Math.floor(T0 / DAY_MS);
       expect((await store.usage({ fromDay: day0, toDay: day0 + 1, groupBy: [] }))[0]?.requests).toBe(5);
     });
+
+    it('request log batches of any size are written and read back exactly, and counted once', async () => {
+      // Far from the rows above, so their listings and totals are untouched.
+      const t1 = T0 + 100 * DAY_MS;
+      const odd = ['"quoted"', 'back\\slash', 'a,b', '{x}', ' ', 'NULL', '', 'é😀', 'line\nbreak'];
+      let n = 0;
+      const make = (): RequestRow => {
+        const i = n++;
+        return row({
+          createdAt: t1 + i * 1000 + (i % 3 === 0 ? DAY_MS : 0),
+          teamId: 'gamma',
+          keyId: i % 4 === 0 ? null : `k${i % 3}`,
+          userId: i % 2 === 0 ? null : odd[i % odd.length]!,
+          requestId: `${odd[(i + 1) % odd.length]}-${i}`,
+          model: i % 5 === 0 ? null : `m${i % 2}`,
+          provider: i % 7 === 0 ? null : 'openai',
+          upstreamModel: i % 5 === 0 ? null : odd[(i + 2) % odd.length]!,
+          status: i % 6 === 0 ? 503 : 200,
+          errorClass: i % 6 === 0 ? odd[i % odd.length]! : null,
+          stream: i % 2 === 0,
+          latencyMs: i * 3,
+          ttftMs: i % 2 === 0 ? i : null,
+          promptTokens: i,
+          completionTokens: 2 * i,
+          costMicroUsd: i * 1_000_003,
+          usageEstimated: i % 8 === 0,
+          attempts: 1 + (i % 3),
+          cacheStatus: i % 3 === 0 ? null : 'miss',
+        });
+      };
+      const written: RequestRow[] = [];
+      for (const size of [1, 63, 64, 65, 200]) {
+        const batch = Array.from({ length: size }, make);
+        await store.insertRequests(batch);
+        written.push(...batch);
+      }
+      // A retry of rows already written, mixed with new ones: only the new ones count.
+      const fresh = Array.from({ length: 17 }, make);
+      await store.insertRequests([...written.slice(100, 150), ...fresh, ...written.slice(0, 1)]);
+      written.push(...fresh);
+
+      const read: RequestRow[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.listRequests({ teamId: 'gamma', limit: 100, cursor });
+        read.push(...page.rows);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      const newestFirst = [...written].sort((a, b) =>
+        a.createdAt === b.createdAt ? (a.id < b.id ? 1 : -1) : b.createdAt - a.createdAt,
+      );
+      expect(read).toEqual(newestFirst);
+
+      const want = new Map<string, { requests: number; errors: number; prompt: number; cost: number }>();
+      for (const r of written) {
+        const k = `${Math.floor(r.createdAt / DAY_MS)}/${r.keyId ?? ''}/${r.model ?? ''}`;
+        const u = want.get(k) ?? { requests: 0, errors: 0, prompt: 0, cost: 0 };
+        u.requests += 1;
+        if (r.status >= 400) u.errors += 1;
+        u.prompt += r.promptTokens;
+        u.cost += r.costMicroUsd;
+        want.set(k, u);
+      }
+      const day1 = Math.floor(t1 / DAY_MS);
+      const got = await store.usage({
+        fromDay: day1,
+        toDay: day1 + 2,
+        teamId: 'gamma',
+        groupBy: ['day', 'key', 'model'],
+      });
+      const dayNumber = (d: string) => Math.floor(Date.parse(`${d}T00:00:00Z`) / DAY_MS);
+      expect(
+        new Map(
+          got.map((u) => [
+            `${dayNumber(u.day!)}/${u.key ?? ''}/${u.model}`,
+            { requests: u.requests, errors: u.errors, prompt: u.promptTokens, cost: u.costMicroUsd },
+          ]),
+        ),
+      ).toEqual(want);
+    });
   });
 }
