@@ -56,6 +56,34 @@ describe('cache key', () => {
     );
   });
 
+  it('sorts keys as Array.prototype.sort does, for few and many keys, any names (property)', () => {
+    // The oracle: Array.prototype.sort and JSON.stringify per key (an object cannot be the oracle:
+    // integer-like keys would come out in numeric order).
+    const sortedJson = (v: unknown): string => {
+      if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
+      if (v === null || typeof v !== 'object') return JSON.stringify(v);
+      const o = v as Record<string, unknown>;
+      const parts = Object.keys(o)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${sortedJson(o[k])}`);
+      return `{${parts.join(',')}}`;
+    };
+    const manyKeys = fc.dictionary(
+      fc.string({ unit: 'binary', maxLength: 6 }),
+      fc.jsonValue({ maxDepth: 2 }),
+      {
+        minKeys: 0,
+        maxKeys: 40,
+      },
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue({ maxDepth: 5 }), manyKeys), (value) => {
+        expect(canonicalJson(value)).toBe(sortedJson(value));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('keeps whitespace inside content: any change to a string changes the key (property)', () => {
     fc.assert(
       fc.property(fc.string(), fc.string({ minLength: 1 }), (text, ws) => {
