@@ -117,6 +117,11 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   async get(key: string): Promise<CacheEntry | undefined> {
+    return this.getNow(key);
+  }
+
+  /** Synchronous core of `get`, for a cache hit's path (no promise per layer). */
+  getNow(key: string): CacheEntry | undefined {
     const slot = this.lru.get(key);
     if (!slot) {
       this.counts.misses++;

@@ -33,12 +33,21 @@ export class TieredCacheStore {
   ) {}
 
   async get(key: string): Promise<CacheLookup | undefined> {
-    const local = await this.l1.get(key);
+    return this.getNow(key);
+  }
+
+  /** `get`, without a promise when L1 answers (a hit, or a miss with no L2). */
+  getNow(key: string): CacheLookup | undefined | Promise<CacheLookup | undefined> {
+    const local = this.l1.getNow(key);
     this.opts.onOperation?.('get', 'memory', local ? 'hit' : 'miss');
     if (local) return { entry: local, layer: 'memory' };
     if (!this.l2) return undefined;
+    return this.getL2(key, this.l2);
+  }
+
+  private async getL2(key: string, l2: RedisCacheStore): Promise<CacheLookup | undefined> {
     try {
-      const remote = await this.l2.get(key);
+      const remote = await l2.get(key);
       this.opts.onOperation?.('get', 'redis', remote ? 'hit' : 'miss');
       if (!remote) return undefined;
       this.l1.put(remote);

@@ -9,6 +9,7 @@ import {
 import { RedisCacheStore } from '../../backends/cache/redis-store.js';
 import {
   type CacheLayer,
+  type CacheLookup,
   type CacheOperation,
   type CacheOpResult,
   TieredCacheStore,
@@ -118,8 +119,18 @@ export class ResponseCache {
 
   /** A stored answer for the plan, fresh or (for stale-if-error) expired within its grace period. */
   async lookup(plan: CachePlan): Promise<CacheHit | undefined> {
+    return this.lookupNow(plan);
+  }
+
+  /** `lookup`, without a promise when L1 answers: a hit's whole path stays synchronous. */
+  lookupNow(plan: CachePlan): CacheHit | undefined | Promise<CacheHit | undefined> {
     if (plan.key === undefined) return undefined;
-    const found = await this.store.get(plan.key);
+    const found = this.store.getNow(plan.key);
+    if (found instanceof Promise) return found.then((f) => this.hitOf(f));
+    return this.hitOf(found);
+  }
+
+  private hitOf(found: CacheLookup | undefined): CacheHit | undefined {
     if (!found) return undefined;
     const now = this.now();
     const e = found.entry;
