@@ -32,6 +32,16 @@ describe('boundedLru', () => {
     expect(lru.get('b')).toBeUndefined();
   });
 
+  it('keeps an entry set without a TTL when later entries have one (TTL tracking starts on first use)', () => {
+    let now = 1_000;
+    const lru = boundedLru<string, number>({ maxEntries: 10, ttlResolution: 0, perf: { now: () => now } });
+    lru.set('forever', 1);
+    lru.set('brief', 2, { ttl: 100 });
+    now += 1_000_000;
+    expect(lru.get('forever')).toBe(1);
+    expect(lru.get('brief')).toBeUndefined();
+  });
+
   it('rejects a bound that is not a positive integer', () => {
     expect(() => boundedLru({ maxEntries: 0 })).toThrow(TypeError);
     expect(() => boundedLru({ maxEntries: 1.5 })).toThrow(TypeError);
