@@ -9,6 +9,8 @@
 // One build, two configs: A_WITHOUT names features A runs without (B has them all), so
 //   EVERYTHING=1 A_WITHOUT=limits node bench/load/ab.mjs dist/cli.js dist/cli.js
 // gives what the rate limits cost per request with everything else on; REDIS=1 puts both on Redis.
+// A_NODE_ARGS / B_NODE_ARGS: Node options for one side only (e.g. B_NODE_ARGS=--max-semi-space-size=4),
+// for what a V8 flag costs in CPU. The RSS of both gateways after the last burst is printed too.
 
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -21,6 +23,7 @@ import {
   forkHelper,
   gatewayConfig,
   probeFeatures,
+  rssMiB,
   startGateway,
   tmp,
 } from './overhead.mjs';
@@ -53,7 +56,8 @@ try {
     const dir = `${tmp}/${name}`;
     mkdirSync(dir, { recursive: true });
     const own = name === 'A' ? features.filter((f) => !A_WITHOUT.includes(f)) : features;
-    const g = await startGateway(name, gatewayConfig(up.url, own, { dir, redis: REDIS }), { cli });
+    const nodeArgs = (process.env[`${name}_NODE_ARGS`] ?? '').split(' ').filter(Boolean);
+    const g = await startGateway(name, gatewayConfig(up.url, own, { dir, redis: REDIS }), { cli, nodeArgs });
     const headers = { 'content-type': 'application/json' };
     if (own.includes('auth')) headers.authorization = `Bearer ${await createKey(g)}`;
     gws.push({ ...g, headers, cpu: 0, reqs: 0, cli });
@@ -87,8 +91,9 @@ try {
     await sleep(10);
   }
   const [a, b] = gws.map((g) => (g.cpu * 1e6) / g.reqs);
+  const rss = gws.map((g) => rssMiB(g.pid));
   console.log(
-    `A ${a.toFixed(0)} µs/req (${gws[0].reqs} req)  B ${b.toFixed(0)} µs/req (${gws[1].reqs} req)  B/A ${(b / a).toFixed(3)}  load ${os.loadavg()[0].toFixed(1)}${features.length ? `  features ${features.join(',')}` : ''}${A_WITHOUT.length ? `  (A without ${A_WITHOUT.join(',')})` : ''}${REDIS ? '  redis' : ''}`,
+    `A ${a.toFixed(0)} µs/req (${gws[0].reqs} req)  B ${b.toFixed(0)} µs/req (${gws[1].reqs} req)  B/A ${(b / a).toFixed(3)}  RSS MiB A ${rss[0]} B ${rss[1]}  load ${os.loadavg()[0].toFixed(1)}${features.length ? `  features ${features.join(',')}` : ''}${A_WITHOUT.length ? `  (A without ${A_WITHOUT.join(',')})` : ''}${REDIS ? '  redis' : ''}`,
   );
 } finally {
   await cleanup();

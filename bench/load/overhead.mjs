@@ -282,13 +282,13 @@ function gatewayConfig(upUrl, features, { redis = false, dir = tmp } = {}) {
   return lines.join('\n');
 }
 
-async function startGateway(name, configText, { quiet = false, cli = CLI } = {}) {
+async function startGateway(name, configText, { quiet = false, cli = CLI, nodeArgs = [] } = {}) {
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, configText);
   const port = await freePort();
-  const proc = spawn(process.execPath, [cli, 'start', '--config', configPath], {
+  const proc = spawn(process.execPath, [...nodeArgs, cli, 'start', '--config', configPath], {
     cwd: REPO,
     env: {
       ...process.env,

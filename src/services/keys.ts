@@ -1,8 +1,9 @@
 import { hash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import { createRedisClient } from '../backends/redis/client.js';
 import { randomBase62 } from '../core/base62.js';
+import { boundedLru } from '../core/bounded-lru.js';
 import type { KeyBudget, KeyLimits, KeyPatch, KeyRecord, Store } from '../db/store.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AuthSpec, RedisSpec } from '../types/config.js';
@@ -111,7 +112,7 @@ export class KeyService {
     private readonly redis?: RedisSpec,
     private readonly log?: { warn(obj: object, msg: string): void },
   ) {
-    this.cache = new LRUCache<string, CacheEntry>({ max: MAX_CACHED_KEYS, ttl: auth.keyCacheTtlMs });
+    this.cache = boundedLru<string, CacheEntry>({ maxEntries: MAX_CACHED_KEYS, ttl: auth.keyCacheTtlMs });
     this.channel = redis ? `${redis.keyPrefix}keys:invalidate` : undefined;
   }
 

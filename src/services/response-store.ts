@@ -1,5 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedLru } from '../core/bounded-lru.js';
 import type { ResponseBody, ResponseRow, ResponseRows } from '../db/response-rows.js';
 import { RESPONSES_LIMITS } from '../dialects/responses/schema.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -144,9 +145,9 @@ export class MemoryResponseStore implements ResponseStore {
 
   constructor(private readonly opts: MemoryResponseStoreOptions) {
     this.now = opts.now ?? Date.now;
-    this.responses = new LRUCache({ max: opts.maxEntries });
+    this.responses = boundedLru({ maxEntries: opts.maxEntries });
     // A response has a handful of items; the index is bounded in proportion.
-    this.items = new LRUCache({ max: opts.maxEntries * 16 });
+    this.items = boundedLru({ maxEntries: opts.maxEntries * 16 });
   }
 
   async put(rec: StoredResponse): Promise<void> {

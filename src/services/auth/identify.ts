@@ -2,7 +2,8 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import type { CryptoKey, JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from 'jose';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedLru } from '../../core/bounded-lru.js';
 import type { KeyRecord } from '../../db/store.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { Caller } from '../../types/caller.js';
@@ -68,7 +69,7 @@ export class Identifier {
     this.jwtKey = auth.jwt ? loadJwtKey(auth.jwt) : undefined;
     // Avoid an unhandled rejection before the first JWT arrives; the error resurfaces on use.
     this.jwtKey?.catch(() => {});
-    this.seenSignatures = new LRUCache({ max: 100_000, ttl: auth.signatureWindowMs * 2 });
+    this.seenSignatures = boundedLru({ maxEntries: 100_000, ttl: auth.signatureWindowMs * 2 });
   }
 
   async identify(input: IdentifyInput): Promise<Caller> {
