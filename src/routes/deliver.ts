@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { rawJsonOf } from '../core/raw-json.js';
 import { SSE_DONE, sseData } from '../core/sse.js';
@@ -7,6 +6,7 @@ import type { ChunkStream } from '../pipeline/chunk-stream.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { routeHeaders } from '../pipeline/headers.js';
 import type { ChatCompletionChunk } from '../types/openai.js';
+import { FrameReadable } from './sse-readable.js';
 
 /**
  * The deliver stage for HTTP: the pipeline's result as JSON, or as SSE in the caller's dialect, with
@@ -74,7 +74,7 @@ export function deliverChatSse(
     .header('cache-control', 'no-cache')
     .header('x-accel-buffering', 'no');
   const includeUsage = ctx.body.stream_options?.include_usage === true;
-  return reply.send(Readable.from(chatFrames(ctx, stream, includeUsage), { objectMode: false }));
+  return reply.send(new FrameReadable(chatFrames(ctx, stream, includeUsage)));
 }
 
 export function writeHeaders(ctx: RequestContext, reply: FastifyReply): void {

@@ -8,6 +8,7 @@ import { abortError, isUpstreamError, UpstreamError } from '../errors/gateway-er
 import type {
   AdapterContext,
   ProviderAdapter,
+  SseEvent,
   StreamTranslator,
   UpstreamHttpRequest,
 } from '../providers/types.js';
@@ -267,6 +268,8 @@ function transportError(err: unknown, provider: string, signal: AbortSignal | un
 /**
  * Upstream body -> SSE events -> canonical chunks. Chunks produced by one network read are yielded
  * before any error from the same read, so the client sees everything that arrived before the failure.
+ * A read's events are translated one at a time as they are asked for, not all before the first is
+ * handed on: a read often holds many events, and the first must not wait for the others' parsing.
  */
 async function* translateSse(
   body: Dispatcher.ResponseData['body'],
@@ -276,8 +279,9 @@ async function* translateSse(
 ): AsyncGenerator<ChatCompletionChunk> {
   const provider = spec.id;
   const decoder = new TextDecoder();
-  const pending: ChatCompletionChunk[] = [];
-  let failure: unknown;
+  // Events parsed from the bytes read so far and not yet translated, from index `next` on.
+  const events: SseEvent[] = [];
+  let next = 0;
   // Bytes since the last complete event: the parser buffers an unfinished event whole, so one endless
   // event would otherwise grow without bound.
   let sinceEvent = 0;
@@ -285,31 +289,28 @@ async function* translateSse(
   const parser = createParser({
     onEvent(ev) {
       sinceEvent = 0;
-      if (failure !== undefined) return;
-      try {
-        const out = translator.push({ event: ev.event, data: ev.data });
-        for (let i = 0; i < out.length; i++) pending.push(out[i]!);
-      } catch (err) {
-        failure = err;
-      }
+      events.push({ event: ev.event, data: ev.data });
     },
   });
   try {
     for await (const buf of body) {
       sinceEvent += (buf as Buffer).length;
       parser.feed(decoder.decode(buf as Buffer, { stream: true }));
-      if (sinceEvent > maxEvent && failure === undefined) failure = tooLarge(spec, 'a stream event');
-      if (pending.length > 0) {
-        for (let i = 0; i < pending.length; i++) yield pending[i]!;
-        pending.length = 0;
+      const tooBig = sinceEvent > maxEvent;
+      while (next < events.length) {
+        const out = translator.push(events[next++]!);
+        for (let i = 0; i < out.length; i++) yield out[i]!;
       }
-      if (failure !== undefined) throw failure;
+      next = 0;
+      events.length = 0;
+      if (tooBig) throw tooLarge(spec, 'a stream event');
     }
     parser.feed(decoder.decode());
     parser.reset({ consume: true });
-    for (const c of pending) yield c;
-    pending.length = 0;
-    if (failure !== undefined) throw failure;
+    while (next < events.length) {
+      const out = translator.push(events[next++]!);
+      for (let i = 0; i < out.length; i++) yield out[i]!;
+    }
     for (const c of translator.end()) yield c;
   } catch (err) {
     if (isUpstreamError(err)) {
