@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { type BufferedIterator, isBuffered } from '../upstream/types.js';
 
 /**
  * The response body of an SSE stream: the frames of an async iterator of text, as `Readable.from`
@@ -9,7 +10,8 @@ import { Readable } from 'node:stream';
  *   and a stream whose events are already buffered produces all of them in microtasks, before any tick:
  *   without the pause the first byte would wait for every buffered event's parsing and framing.
  * - After it, every frame produced before the loop turns goes out in one write: one chunked-encoding
- *   frame and one string-to-bytes copy per upstream read instead of one per event.
+ *   frame and one string-to-bytes copy per upstream read instead of one per event. A source that is a
+ *   BufferedIterator gives the frames it already holds without a promise each.
  *
  * Errors of the iterator destroy the stream (as `Readable.from` does); destroying it early returns the
  * iterator, so its `finally` runs.
@@ -24,7 +26,7 @@ export class FrameReadable extends Readable {
   private firstSent = false;
   private ended = false;
 
-  constructor(private readonly frames: AsyncIterator<string>) {
+  constructor(private readonly frames: AsyncIterator<string> | BufferedIterator<string>) {
     super();
   }
 
@@ -48,27 +50,33 @@ export class FrameReadable extends Readable {
 
   private async pull(): Promise<void> {
     this.pulling = true;
+    const frames = this.frames;
     try {
       while (this.wanted && !this.ended) {
-        const r = await this.frames.next();
+        const r = await frames.next();
         if (this.destroyed) return;
-        if (r.done === true) {
-          this.ended = true;
-          this.flush();
-          this.push(null);
-          return;
-        }
-        if (r.value === '') continue;
-        this.text += r.value;
+        if (this.addFrame(r)) return;
         if (!this.firstSent) {
+          if (this.text === '') continue;
           this.firstSent = true;
           this.flush();
           // A tick queued after the write's uncork tick runs after it: the frame is on the socket.
           await new Promise<void>((resolve) => process.nextTick(resolve));
           if (this.destroyed) return;
-        } else if (this.text.length >= MAX_PENDING_CHARS) {
-          this.flush();
-        } else if (!this.flushQueued) {
+          continue;
+        }
+        // The rest of what the source already holds, without a promise each.
+        if (isBuffered(frames)) {
+          for (let b = frames.nextBuffered(); b !== undefined; b = frames.nextBuffered()) {
+            if (this.addFrame(b)) return;
+            if (this.text.length >= MAX_PENDING_CHARS) {
+              this.flush();
+              if (!this.wanted) break;
+            }
+          }
+        }
+        if (this.text.length >= MAX_PENDING_CHARS) this.flush();
+        else if (this.text !== '' && !this.flushQueued) {
           this.flushQueued = true;
           process.nextTick(flushTick, this);
         }
@@ -79,6 +87,18 @@ export class FrameReadable extends Readable {
     } finally {
       this.pulling = false;
     }
+  }
+
+  /** Adds a frame to the pending text; at the end, writes it and ends the stream (returns true). */
+  private addFrame(r: IteratorResult<string>): boolean {
+    if (r.done === true) {
+      this.ended = true;
+      this.flush();
+      this.push(null);
+      return true;
+    }
+    this.text += r.value;
+    return false;
   }
 
   /** @internal */
