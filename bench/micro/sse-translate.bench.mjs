@@ -4,7 +4,7 @@
 //
 //   npm --prefix bench run bench:micro        (env BENCH_TIME_MS, default 500 per task)
 //
-// Steps measured, each building on the previous one (mirrors translateSse() in
+// Steps measured, each building on the previous one (mirrors SseChunkReader in
 // src/upstream/http-client.ts and the framing in src/routes/deliver.ts):
 //   1. JSON.parse of every event's data         - the floor: parsing is unavoidable
 //   2. OpenAIStreamTranslator.push per event    - adds the translator's own checks

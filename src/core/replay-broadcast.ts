@@ -60,6 +60,10 @@ export class ReplayBroadcast<T> {
         }
         this.items.push(r.value);
         this.wake();
+        // Lets the first item reach the clients' sockets before the rest of a read is pumped: a
+        // source whose items are already buffered would otherwise produce them all in microtasks,
+        // ahead of the first response write (which leaves on a later tick).
+        if (this.items.length === 1) await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (err) {
       if (this.status === 'open') {

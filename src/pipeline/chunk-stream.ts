@@ -1,3 +1,5 @@
+import { isBuffered } from '../upstream/types.js';
+
 /**
  * A streamed result: an async iterable of canonical chunks plus a promise of its end. Later stages
  * (the cache, request merging) wrap or fan it out without touching the executor, and settle waits on
@@ -15,6 +17,12 @@ export interface StreamEnd {
 export interface ChunkStream<C> extends AsyncIterable<C> {
   /** Settles exactly once, when the stream finished, failed or was abandoned. Never rejects. */
   readonly end: Promise<StreamEnd>;
+  /**
+   * For a consumer that iterates the stream itself: the next result when it is already at hand (no
+   * I/O needed), undefined otherwise; throws what the iterator's next() would reject with. Lets
+   * delivery take all the chunks of one upstream read at once, without a promise each.
+   */
+  nextBuffered?(): IteratorResult<C> | undefined;
 }
 
 export interface UpstreamStreamHooks<C> {
@@ -65,7 +73,7 @@ export class UpstreamChunkStream<C> implements ChunkStream<C>, AsyncIterator<C> 
   }
 
   async next(): Promise<IteratorResult<C>> {
-    if (this.finished) return { done: true, value: undefined };
+    if (this.finished) return DONE;
     let r: IteratorResult<C>;
     if (this.pending !== undefined) {
       r = this.pending;
@@ -76,23 +84,50 @@ export class UpstreamChunkStream<C> implements ChunkStream<C>, AsyncIterator<C> 
         r = await this.upstream.next();
       } catch (raw) {
         this.waitMs += performance.now() - t;
-        if (this.signal.aborted) {
-          this.finish({ ok: false, aborted: true });
-          throw raw;
-        }
-        const err = this.hooks.mapError ? this.hooks.mapError(raw) : raw;
-        this.finish({ ok: false, error: err });
-        throw err;
+        throw this.failed(raw);
       }
       this.waitMs += performance.now() - t;
     }
+    return this.handOut(r);
+  }
+
+  nextBuffered(): IteratorResult<C> | undefined {
+    if (this.finished) return DONE;
+    let r: IteratorResult<C> | undefined;
+    if (this.pending !== undefined) {
+      r = this.pending;
+      this.pending = undefined;
+    } else {
+      if (!isBuffered(this.upstream)) return undefined;
+      try {
+        r = this.upstream.nextBuffered();
+      } catch (raw) {
+        throw this.failed(raw);
+      }
+      if (r === undefined) return undefined;
+    }
+    return this.handOut(r);
+  }
+
+  private handOut(r: IteratorResult<C>): IteratorResult<C> {
     if (r.done) {
       this.finish({ ok: true });
       return r;
     }
-    if (this.finished) return { done: true, value: undefined };
+    if (this.finished) return DONE;
     this.hooks.onChunk?.(r.value);
     return r;
+  }
+
+  /** Ends the stream with what the upstream iterator threw; returns what to throw on. */
+  private failed(raw: unknown): unknown {
+    if (this.signal.aborted) {
+      this.finish({ ok: false, aborted: true });
+      return raw;
+    }
+    const err = this.hooks.mapError ? this.hooks.mapError(raw) : raw;
+    this.finish({ ok: false, error: err });
+    return err;
   }
 
   async return(): Promise<IteratorResult<C>> {
@@ -100,7 +135,7 @@ export class UpstreamChunkStream<C> implements ChunkStream<C>, AsyncIterator<C> 
       this.finish({ ok: false, aborted: true });
       await this.upstream.return?.()?.catch(() => {});
     }
-    return { done: true, value: undefined };
+    return DONE;
   }
 
   private finish(end: StreamEnd): void {
@@ -115,3 +150,5 @@ export class UpstreamChunkStream<C> implements ChunkStream<C>, AsyncIterator<C> 
     }
   }
 }
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });

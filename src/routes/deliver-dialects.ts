@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { MessagesStreamEncoder } from '../dialects/anthropic-messages/stream.js';
 import { type ResponsesEvent, ResponsesStreamEncoder, sseFrame } from '../dialects/responses/stream.js';
@@ -11,6 +10,7 @@ import {
   type ResponsesStream,
 } from '../pipeline/dialect-results.js';
 import { writeHeaders } from './deliver.js';
+import { FrameReadable } from './sse-readable.js';
 
 /**
  * The deliver stage for the Anthropic Messages and Responses dialects: each canonical stream is
@@ -42,7 +42,7 @@ export function deliverMessagesSse(
   stream: ChunkStream<MessagesStreamItem>,
 ): FastifyReply {
   sseHeaders(ctx, reply);
-  return reply.send(Readable.from(messagesFrames(ctx, stream), { objectMode: false }));
+  return reply.send(new FrameReadable(messagesFrames(ctx, stream)));
 }
 
 async function* messagesFrames(
@@ -83,7 +83,7 @@ export function deliverResponsesSse(
   stream: ResponsesStream,
 ): FastifyReply {
   sseHeaders(ctx, reply);
-  return reply.send(Readable.from(responsesFrames(ctx, stream, sseFrame), { objectMode: false }));
+  return reply.send(new FrameReadable(responsesFrames(ctx, stream, sseFrame)));
 }
 
 /**

@@ -1,12 +1,14 @@
-import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { rawJsonOf } from '../core/raw-json.js';
 import { SSE_DONE, sseData } from '../core/sse.js';
+import type { SpanHandle } from '../core/trace-context.js';
 import { isGatewayError, UpstreamError } from '../errors/gateway-error.js';
 import type { ChunkStream } from '../pipeline/chunk-stream.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { routeHeaders } from '../pipeline/headers.js';
 import type { ChatCompletionChunk } from '../types/openai.js';
+import { type BufferedIterator, isBuffered } from '../upstream/types.js';
+import { FrameReadable } from './sse-readable.js';
 
 /**
  * The deliver stage for HTTP: the pipeline's result as JSON, or as SSE in the caller's dialect, with
@@ -74,7 +76,7 @@ export function deliverChatSse(
     .header('cache-control', 'no-cache')
     .header('x-accel-buffering', 'no');
   const includeUsage = ctx.body.stream_options?.include_usage === true;
-  return reply.send(Readable.from(chatFrames(ctx, stream, includeUsage), { objectMode: false }));
+  return reply.send(new FrameReadable(new ChatFrames(ctx, stream, includeUsage)));
 }
 
 export function writeHeaders(ctx: RequestContext, reply: FastifyReply): void {
@@ -82,22 +84,96 @@ export function writeHeaders(ctx: RequestContext, reply: FastifyReply): void {
   reply.headers(ctx.responseHeaders);
 }
 
-async function* chatFrames(
-  ctx: RequestContext,
-  stream: ChunkStream<ChatCompletionChunk>,
-  includeUsage: boolean,
-): AsyncGenerator<string> {
-  const span = ctx.span.child('deliver', 'internal');
-  let ok = false;
-  try {
-    for await (const chunk of stream) {
-      const f = Object.isFrozen(chunk) ? frozenFrame(chunk, includeUsage) : chatFrame(chunk, includeUsage);
-      if (f !== undefined) yield f;
+/**
+ * The SSE frames of a chat stream: one per chunk (none for a chunk this client does not see), then
+ * `data: [DONE]`; a failure ends it with an error event instead, and an abort with nothing. What an
+ * async generator over the stream would give, plus `nextBuffered`: the frames of chunks the stream
+ * already holds, without a promise each.
+ */
+class ChatFrames implements BufferedIterator<string> {
+  private readonly it: AsyncIterator<ChatCompletionChunk>;
+  private span: SpanHandle | undefined;
+  /** The stream is done with (the last frame, [DONE] or an error, handed out or none to give). */
+  private last = false;
+  private ok = false;
+  private closed = false;
+
+  constructor(
+    private readonly ctx: RequestContext,
+    stream: ChunkStream<ChatCompletionChunk>,
+    private readonly includeUsage: boolean,
+  ) {
+    this.it = stream[Symbol.asyncIterator]();
+  }
+
+  nextBuffered(): IteratorResult<string> | undefined {
+    if (this.closed) return DONE;
+    this.span ??= this.ctx.span.child('deliver', 'internal');
+    if (this.last) {
+      this.close();
+      return DONE;
     }
-    ok = true;
-    yield SSE_DONE;
-  } catch (err) {
-    if (ctx.signal.aborted) return;
+    const it = this.it;
+    if (!isBuffered(it)) return undefined;
+    for (;;) {
+      let r: IteratorResult<ChatCompletionChunk> | undefined;
+      try {
+        r = it.nextBuffered();
+      } catch (err) {
+        return this.failed(err);
+      }
+      if (r === undefined) return undefined;
+      const f = this.frameOf(r);
+      if (f !== undefined) return { done: false, value: f };
+    }
+  }
+
+  async next(): Promise<IteratorResult<string>> {
+    for (;;) {
+      const b = this.nextBuffered();
+      if (b !== undefined) return b;
+      let r: IteratorResult<ChatCompletionChunk>;
+      try {
+        r = await this.it.next();
+      } catch (err) {
+        return this.failed(err);
+      }
+      const f = this.frameOf(r);
+      if (f !== undefined) return { done: false, value: f };
+    }
+  }
+
+  /** The client left: the stream is returned (it ends as aborted), as a `for await` loop would. */
+  async return(): Promise<IteratorResult<string>> {
+    if (this.closed) return DONE;
+    if (this.span === undefined) {
+      // Never read: like a generator that never started, nothing to end.
+      this.closed = true;
+      return DONE;
+    }
+    if (!this.last) await this.it.return?.();
+    this.close();
+    return DONE;
+  }
+
+  private frameOf(r: IteratorResult<ChatCompletionChunk>): string | undefined {
+    if (r.done === true) {
+      this.ok = true;
+      this.last = true;
+      return SSE_DONE;
+    }
+    const chunk = r.value;
+    return Object.isFrozen(chunk)
+      ? frozenFrame(chunk, this.includeUsage)
+      : chatFrame(chunk, this.includeUsage);
+  }
+
+  private failed(err: unknown): IteratorResult<string> {
+    const ctx = this.ctx;
+    if (ctx.signal.aborted) {
+      this.close();
+      return DONE;
+    }
     const gw = isGatewayError(err)
       ? err
       : new UpstreamError('stream failed inside the gateway', {
@@ -106,13 +182,22 @@ async function* chatFrames(
           retryable: false,
           cause: err,
         });
+    this.last = true;
     // OpenAI's SDKs raise an APIError for a data event carrying `error`; no [DONE] follows.
-    yield sseData(gw.toBody());
-  } finally {
-    if (!ok && !ctx.signal.aborted) span.fail(new Error('stream interrupted'));
+    return { done: false, value: sseData(gw.toBody()) };
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const span = this.span;
+    if (span === undefined) return;
+    if (!this.ok && !this.ctx.signal.aborted) span.fail(new Error('stream interrupted'));
     span.end();
   }
 }
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
  * One chunk's SSE event for this client, or nothing. Chunks are never changed here: the same objects may

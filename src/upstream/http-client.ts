@@ -1,4 +1,4 @@
-import { createParser } from 'eventsource-parser';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../config/resolve.js';
 import { header, streamInterrupted } from '../core/classify.js';
@@ -8,13 +8,22 @@ import { abortError, isUpstreamError, UpstreamError } from '../errors/gateway-er
 import type {
   AdapterContext,
   ProviderAdapter,
+  SseEvent,
   StreamTranslator,
   UpstreamHttpRequest,
 } from '../providers/types.js';
 import type { ProviderSpec } from '../types/config.js';
 import type { ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest } from '../types/openai.js';
 import type { UpstreamPools } from './pools.js';
-import type { CallContext, ChatResult, ChatStream, ForwardRequest, ProviderClient, Target } from './types.js';
+import type {
+  BufferedIterator,
+  CallContext,
+  ChatResult,
+  ChatStream,
+  ForwardRequest,
+  ProviderClient,
+  Target,
+} from './types.js';
 
 /** Composes a pure adapter with an undici pool: the only place that talks HTTP to providers. */
 export class HttpProviderClient implements ProviderClient {
@@ -51,7 +60,7 @@ export class HttpProviderClient implements ProviderClient {
     );
     const translator = this.adapter.createStreamTranslator(req, actx);
     return {
-      chunks: translateSse(res.body, translator, target.provider, ctx.signal),
+      chunks: new SseChunkReader(res.body, translator, target.provider, ctx.signal),
       upstreamRequestId: header(res.headers, this.adapter.requestIdHeader),
     };
   }
@@ -265,64 +274,130 @@ function transportError(err: unknown, provider: string, signal: AbortSignal | un
 }
 
 /**
- * Upstream body -> SSE events -> canonical chunks. Chunks produced by one network read are yielded
+ * Upstream body -> SSE events -> canonical chunks. Chunks produced by one network read are handed out
  * before any error from the same read, so the client sees everything that arrived before the failure.
+ * A read's events are translated one at a time as they are asked for, not all before the first is
+ * handed on: a read often holds many events, and the first must not wait for the others' parsing.
+ *
+ * An explicit iterator rather than an async generator: `nextBuffered` hands out what the last read
+ * already holds without a promise, so delivery can take a whole read's chunks in one go.
  */
-async function* translateSse(
-  body: Dispatcher.ResponseData['body'],
-  translator: StreamTranslator,
-  spec: ProviderSpec,
-  signal: AbortSignal,
-): AsyncGenerator<ChatCompletionChunk> {
-  const provider = spec.id;
-  const decoder = new TextDecoder();
-  const pending: ChatCompletionChunk[] = [];
-  let failure: unknown;
-  // Bytes since the last complete event: the parser buffers an unfinished event whole, so one endless
-  // event would otherwise grow without bound.
-  let sinceEvent = 0;
-  const maxEvent = spec.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-  const parser = createParser({
-    onEvent(ev) {
-      sinceEvent = 0;
-      if (failure !== undefined) return;
+export class SseChunkReader implements BufferedIterator<ChatCompletionChunk> {
+  private readonly reader: AsyncIterator<unknown>;
+  private readonly decoder = new TextDecoder();
+  private readonly parser: EventSourceParser;
+  /** Events parsed from the bytes read so far and not yet translated, from index `nextEvent` on. */
+  private readonly events: SseEvent[] = [];
+  private nextEvent = 0;
+  /** The last translated event's chunks not yet handed out, from index `nextOut` on. */
+  private out: ChatCompletionChunk[] = [];
+  private nextOut = 0;
+  /** Bytes since the last complete event: the parser buffers an unfinished event whole. */
+  private sinceEvent = 0;
+  private readonly maxEvent: number;
+  private tooBig = false;
+  private bodyEnded = false;
+  private translatorEnded = false;
+  private done = false;
+
+  constructor(
+    private readonly body: Dispatcher.ResponseData['body'],
+    private readonly translator: StreamTranslator,
+    private readonly spec: ProviderSpec,
+    private readonly signal: AbortSignal,
+  ) {
+    this.reader = body[Symbol.asyncIterator]();
+    this.maxEvent = spec.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    const events = this.events;
+    this.parser = createParser({
+      onEvent: (ev) => {
+        this.sinceEvent = 0;
+        events.push({ event: ev.event, data: ev.data });
+      },
+    });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  nextBuffered(): IteratorResult<ChatCompletionChunk> | undefined {
+    if (this.done) return DONE;
+    try {
+      for (;;) {
+        if (this.nextOut < this.out.length) return { done: false, value: this.out[this.nextOut++]! };
+        if (this.nextEvent < this.events.length) {
+          this.out = this.translator.push(this.events[this.nextEvent++]!);
+          this.nextOut = 0;
+          continue;
+        }
+        this.events.length = 0;
+        this.nextEvent = 0;
+        if (this.tooBig) throw tooLarge(this.spec, 'a stream event');
+        if (!this.bodyEnded) return undefined;
+        if (this.translatorEnded) {
+          this.close();
+          return DONE;
+        }
+        this.translatorEnded = true;
+        this.out = this.translator.end();
+        this.nextOut = 0;
+      }
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  async next(): Promise<IteratorResult<ChatCompletionChunk>> {
+    for (;;) {
+      const r = this.nextBuffered();
+      if (r !== undefined) return r;
+      let read: IteratorResult<unknown>;
       try {
-        const out = translator.push({ event: ev.event, data: ev.data });
-        for (let i = 0; i < out.length; i++) pending.push(out[i]!);
+        read = await this.reader.next();
       } catch (err) {
-        failure = err;
+        throw this.fail(err);
       }
-    },
-  });
-  try {
-    for await (const buf of body) {
-      sinceEvent += (buf as Buffer).length;
-      parser.feed(decoder.decode(buf as Buffer, { stream: true }));
-      if (sinceEvent > maxEvent && failure === undefined) failure = tooLarge(spec, 'a stream event');
-      if (pending.length > 0) {
-        for (let i = 0; i < pending.length; i++) yield pending[i]!;
-        pending.length = 0;
+      if (this.done) return DONE;
+      if (read.done === true) {
+        this.parser.feed(this.decoder.decode());
+        this.parser.reset({ consume: true });
+        this.bodyEnded = true;
+      } else {
+        const buf = read.value as Buffer;
+        this.sinceEvent += buf.length;
+        this.parser.feed(this.decoder.decode(buf, { stream: true }));
+        if (this.sinceEvent > this.maxEvent) this.tooBig = true;
       }
-      if (failure !== undefined) throw failure;
     }
-    parser.feed(decoder.decode());
-    parser.reset({ consume: true });
-    for (const c of pending) yield c;
-    pending.length = 0;
-    if (failure !== undefined) throw failure;
-    for (const c of translator.end()) yield c;
-  } catch (err) {
+  }
+
+  /** The consumer left early (client disconnected): stop reading and free the socket. */
+  async return(): Promise<IteratorResult<ChatCompletionChunk>> {
+    this.close();
+    return DONE;
+  }
+
+  private close(): void {
+    this.done = true;
+    this.out = [];
+    if (!this.body.destroyed) this.body.destroy();
+  }
+
+  private fail(err: unknown): unknown {
+    this.close();
     if (isUpstreamError(err)) {
-      // Credentials never leave in an error's message, also one thrown mid-stream. (Here rather than in
-      // a wrapping generator, which would cost a promise per chunk.)
-      err.message = redactSecrets(err.message, spec.apiKeys);
-      throw err;
+      // Credentials never leave in an error's message, also one thrown mid-stream.
+      err.message = redactSecrets(err.message, this.spec.apiKeys);
+      return err;
     }
-    if (signal.aborted) throw abortError(signal);
+    if (this.signal.aborted) return abortError(this.signal);
     const code = (err as { code?: string }).code;
-    throw streamInterrupted(provider, code === 'UND_ERR_BODY_TIMEOUT' ? 'body timeout' : 'connection lost');
-  } finally {
-    // Stops reading and frees the socket when the consumer leaves early (client disconnected).
-    if (!body.destroyed) body.destroy();
+    return streamInterrupted(
+      this.spec.id,
+      code === 'UND_ERR_BODY_TIMEOUT' ? 'body timeout' : 'connection lost',
+    );
   }
 }
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });

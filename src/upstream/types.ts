@@ -29,10 +29,24 @@ export interface ChatResult {
   upstreamRequestId: string | undefined;
 }
 
+/**
+ * An async iterator that can also hand out, without a promise, what it already holds: `nextBuffered`
+ * returns the next result when it needs no I/O, undefined when only `next()` can get it. It throws
+ * what `next()` would reject with.
+ */
+export interface BufferedIterator<T> extends AsyncIterator<T> {
+  nextBuffered(): IteratorResult<T> | undefined;
+}
+
+export function isBuffered<T>(it: AsyncIterator<T>): it is BufferedIterator<T> {
+  return typeof (it as Partial<BufferedIterator<T>>).nextBuffered === 'function';
+}
+
 export interface ChatStream {
   /**
    * Canonical chunks as the upstream sends them. Errors after the stream opened are thrown from the
-   * iterator as UpstreamError (`stream_interrupted` or the provider's in-stream error class).
+   * iterator as UpstreamError (`stream_interrupted` or the provider's in-stream error class). Its
+   * iterator may be a BufferedIterator (HTTP providers).
    */
   chunks: AsyncIterable<ChatCompletionChunk>;
   upstreamRequestId: string | undefined;
