@@ -16,11 +16,17 @@ export interface ReplayBroadcastOptions {
 
 type Status = 'open' | 'done' | 'failed' | 'abandoned';
 
+/** A subscriber's iterator; `nextBuffered` gives the next result without waiting, or undefined. */
+export interface Subscription<T> extends AsyncIterableIterator<T> {
+  nextBuffered(): IteratorResult<T> | undefined;
+}
+
 export class ReplayBroadcast<T> {
   private readonly items: T[] = [];
   private status: Status = 'open';
   private error: unknown;
   private readonly wakers = new Set<() => void>();
+  private wakeQueued = false;
   private active = 0;
   private readonly source: AsyncIterator<T>;
   private readonly onAbandoned: (() => void) | undefined;
@@ -76,7 +82,20 @@ export class ReplayBroadcast<T> {
     throw this.status === 'abandoned' ? new Error('every subscriber left') : this.error;
   }
 
+  /**
+   * Wakes waiting subscribers on the next tick, once for everything produced until then: a source with
+   * items already buffered is pumped through in microtasks, and a subscriber woken per item would park
+   * again (a promise and a waker each) between every two.
+   */
   private wake(): void {
+    if (this.wakeQueued || this.wakers.size === 0) return;
+    this.wakeQueued = true;
+    process.nextTick(wakeTick, this);
+  }
+
+  /** @internal */
+  runWakers(): void {
+    this.wakeQueued = false;
     const ws = [...this.wakers];
     this.wakers.clear();
     for (const w of ws) w();
@@ -97,7 +116,7 @@ export class ReplayBroadcast<T> {
    * A consumer's view. `signal` (its client's disconnect) detaches it: a pending `next()` rejects with the
    * signal's reason. Breaking out of `for await` detaches it too.
    */
-  subscribe(signal?: AbortSignal): AsyncIterableIterator<T> {
+  subscribe(signal?: AbortSignal): Subscription<T> {
     if (this.status === 'abandoned') throw new Error('this broadcast was abandoned by every subscriber');
     this.active++;
     let pos = 0;
@@ -117,26 +136,31 @@ export class ReplayBroadcast<T> {
     else signal?.addEventListener('abort', onAbort, { once: true });
 
     const self = this;
-    const it: AsyncIterableIterator<T> = {
+    const it: Subscription<T> = {
       [Symbol.asyncIterator]() {
         return it;
       },
+      nextBuffered(): IteratorResult<T> | undefined {
+        if (left) {
+          if (signal?.aborted) throw signal.reason;
+          return { done: true, value: undefined };
+        }
+        if (pos < self.items.length) return { done: false, value: self.items[pos++] as T };
+        if (self.status === 'done') {
+          detach();
+          return { done: true, value: undefined };
+        }
+        if (self.status === 'failed') {
+          detach();
+          throw self.error;
+        }
+        if (self.status === 'abandoned') return { done: true, value: undefined };
+        return undefined;
+      },
       async next(): Promise<IteratorResult<T>> {
         for (;;) {
-          if (left) {
-            if (signal?.aborted) throw signal.reason;
-            return { done: true, value: undefined };
-          }
-          if (pos < self.items.length) return { done: false, value: self.items[pos++] as T };
-          if (self.status === 'done') {
-            detach();
-            return { done: true, value: undefined };
-          }
-          if (self.status === 'failed') {
-            detach();
-            throw self.error;
-          }
-          if (self.status === 'abandoned') return { done: true, value: undefined };
+          const r = it.nextBuffered();
+          if (r !== undefined) return r;
           await new Promise<void>((resolve, reject) => {
             rejectPending = reject;
             self.wakers.add(resolve);
@@ -151,4 +175,8 @@ export class ReplayBroadcast<T> {
     };
     return it;
   }
+}
+
+function wakeTick(b: ReplayBroadcast<unknown>): void {
+  b.runWakers();
 }

@@ -7,6 +7,7 @@ import type { CacheHit, ResponseCache } from '../services/cache/response-cache.j
 import type { FlightOpen, FlightShared } from '../services/cache/single-flight.js';
 import { reachedStaleCacheLevel } from '../services/executor.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest } from '../types/openai.js';
+import { type BufferedIterator, isBuffered } from '../upstream/types.js';
 import type { ChunkStream, StreamEnd } from './chunk-stream.js';
 import type { OperationName, RequestContext, ResultOf, StageImplementations } from './context.js';
 
@@ -179,11 +180,13 @@ async function deliverShared(ctx: RequestContext<ChatOp>, shared: FlightShared):
   return new ReplayChunkStream(shared.broadcast.subscribe(ctx.signal), ctx.signal);
 }
 
-function arrayIterator<T>(items: readonly T[]): AsyncIterator<T> {
+function arrayIterator<T>(items: readonly T[]): BufferedIterator<T> {
   let i = 0;
+  const nextBuffered = (): IteratorResult<T> =>
+    i < items.length ? { done: false, value: items[i++] as T } : { done: true, value: undefined };
   return {
-    next: async () =>
-      i < items.length ? { done: false, value: items[i++] as T } : { done: true, value: undefined },
+    nextBuffered,
+    next: async () => nextBuffered(),
     return: async () => {
       i = items.length;
       return { done: true, value: undefined };
@@ -233,6 +236,27 @@ export class ReplayChunkStream
       this.finish(this.signal.aborted ? { ok: false, aborted: true } : { ok: false, error: err });
       throw err;
     }
+    if (r.done) {
+      this.finish({ ok: true });
+      return r;
+    }
+    if (this.finished) return { done: true, value: undefined };
+    return r;
+  }
+
+  /** The next chunk when the source already holds it (a stored entry, a flight's pumped chunks). */
+  nextBuffered(): IteratorResult<ChatCompletionChunk> | undefined {
+    if (this.finished) return { done: true, value: undefined };
+    const source = this.source;
+    if (!isBuffered(source)) return undefined;
+    let r: IteratorResult<ChatCompletionChunk> | undefined;
+    try {
+      r = source.nextBuffered();
+    } catch (err) {
+      this.finish(this.signal.aborted ? { ok: false, aborted: true } : { ok: false, error: err });
+      throw err;
+    }
+    if (r === undefined) return undefined;
     if (r.done) {
       this.finish({ ok: true });
       return r;
