@@ -15,7 +15,7 @@
 //
 // Env: ROUNDS (3), DURATION (5 s per measured run), WARMUP (1 s), CONNECTIONS (50), TTFB_N (100),
 // REDIS_URL (redis://127.0.0.1:6379), SWITCHYARD_CLI (<repo>/dist/cli.js), FEATURES (comma list to force a
-// subset of auth,request_log,limits,cache), SCENARIOS (comma list of targets to run).
+// subset of auth,request_log,limits,cache), SCENARIOS (comma list of targets to run; direct and the forwarder always run).
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -473,7 +473,10 @@ async function main() {
   if (probe.on.includes('cache')) targets.push({ ...all, name: 'cache-hit', fixed: true });
 
   const only = process.env.SCENARIOS?.split(',').filter(Boolean);
-  const measured = only ? targets.filter((t) => only.includes(t.name) || t.name === 'forwarder') : targets;
+  // Direct and the forwarder always run: added latency is over direct, every goal against the forwarder.
+  const measured = only
+    ? targets.filter((t) => only.includes(t.name) || t.name === 'forwarder' || t.name === 'direct')
+    : targets;
   const evidence = {};
   for (const t of measured) {
     if (t.name === 'cache-hit') continue;
