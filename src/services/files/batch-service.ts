@@ -378,6 +378,13 @@ export class BatchService {
     }
     const store = this.store;
     let unfinished = 0;
+    // A line that never ran, as the error file shows it.
+    const unfinishedLine = (l: { line: number; custom_id: string }): BatchResult => ({
+      line: l.line,
+      customId: l.custom_id,
+      ok: false,
+      record: unfinishedRecord(l.custom_id, cancelled ? 'batch_cancelled' : 'batch_expired'),
+    });
     const merged = async function* (): AsyncGenerator<BatchResult> {
       let after = 0;
       let p = 0;
@@ -386,13 +393,7 @@ export class BatchService {
         for (const r of page) {
           for (; p < pending.length && (pending[p] as { line: number }).line < r.line; p++) {
             unfinished++;
-            const l = pending[p] as { line: number; custom_id: string };
-            yield {
-              line: l.line,
-              customId: l.custom_id,
-              ok: false,
-              record: unfinishedRecord(l.custom_id, cancelled ? 'batch_cancelled' : 'batch_expired'),
-            };
+            yield unfinishedLine(pending[p] as { line: number; custom_id: string });
           }
           if (p < pending.length && (pending[p] as { line: number }).line === r.line) p++;
           yield r;
@@ -402,13 +403,7 @@ export class BatchService {
       }
       for (; p < pending.length; p++) {
         unfinished++;
-        const l = pending[p] as { line: number; custom_id: string };
-        yield {
-          line: l.line,
-          customId: l.custom_id,
-          ok: false,
-          record: unfinishedRecord(l.custom_id, cancelled ? 'batch_cancelled' : 'batch_expired'),
-        };
+        yield unfinishedLine(pending[p] as { line: number; custom_id: string });
       }
     };
     // Two passes over the results (output, then errors), each streamed a page at a time into its file.

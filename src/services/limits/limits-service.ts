@@ -321,8 +321,11 @@ export class LimitsService {
         this.observer.decision('admitted', 'all');
         return this.admission(charges, budgets, decision, this.local, reserved, undefined);
       }
+      // Refused: the slow path starts from this decision rather than making it again.
+      const first = { decision, backend: this.local as LimiterBackend };
+      return this.admitSlow(spec, tier, input, charges, budgets, rates, budgetCharges, reserved, first);
     }
-    return this.admitSlow(spec, tier, input, charges, budgets, rates, budgetCharges, reserved);
+    return this.admitSlow(spec, tier, input, charges, budgets, rates, budgetCharges, reserved, undefined);
   }
 
   /** Redis, or a request over a limit: queueing, deferring to a job, or the rejection. */
@@ -335,6 +338,7 @@ export class LimitsService {
     rates: RateCharge[],
     budgetCharges: BudgetCharge[],
     reserved: Reserved,
+    first: { decision: Decision; backend: LimiterBackend } | undefined,
   ): Promise<Admission> {
     const failClosed = spec.redisFailure === 'closed';
     const reservedTokens = reserved.reservedTokens;
@@ -343,7 +347,7 @@ export class LimitsService {
       return { ok: decision.ok, retryAfterMs: decision.retryAfterMs, value: { decision, backend } };
     };
 
-    let { decision, backend } = (await attempt()).value;
+    let { decision, backend } = first ?? (await attempt()).value;
     let queuedMs: number | undefined;
     if (!decision.ok && decision.blocked?.kind === 'rate') {
       const blocked = charges[decision.blocked.index] as Charge;
