@@ -638,6 +638,8 @@ export {
   createKey,
   forkHelper,
   gatewayConfig,
+  loadRun,
+  median,
   probeFeatures,
   rssMiB,
   settleRss,

@@ -36,7 +36,7 @@ export interface MemoryLimiterOptions {
 
 /**
  * One process's limits. Decisions are synchronous inside, so they are atomic without locks. Memory is
- * bounded: buckets expire when they have drained, and both maps are LRU-capped.
+ * bounded: both maps are LRU-capped, and budget counters expire with their window.
  */
 export class MemoryLimiter implements LimiterBackend {
   readonly kind = 'memory' as const;
@@ -45,13 +45,16 @@ export class MemoryLimiter implements LimiterBackend {
   private readonly now: () => number;
 
   constructor(opts: MemoryLimiterOptions = {}) {
-    // noDeleteOnStaleGet: a get of an expired entry answers undefined as before but leaves the entry for
-    // the next set to overwrite (the LRU bound still holds). lru-cache's delete of the only entry clears
-    // the whole cache, filling its arrays (as long as the most entries ever held, up to the bound) on
-    // every request of a lone caller whose bucket had drained (about 40 µs per request in the
-    // everything-on profile when the arrays were preallocated to 200,000 slots).
+    // Buckets carry no TTL and are updated in place: a bucket's level drains with time by itself
+    // (`drained`), so an old bucket reads as empty exactly when a TTL would have expired it, and a
+    // request costs a lookup per limit instead of a new object and an LRU re-insert with TTL bookkeeping.
+    // Memory stays bounded by the LRU: the least recently used buckets (the drained ones) go first.
+    // Nothing is ever deleted on the request path: lru-cache's delete of the only entry clears the whole
+    // cache, filling its arrays on every request of a lone caller.
     // boundedLru: the arrays grow with the keys tracked instead of being allocated for the bound.
-    this.buckets = boundedLru({ maxEntries: opts.maxBuckets ?? 200_000, noDeleteOnStaleGet: true });
+    this.buckets = boundedLru({ maxEntries: opts.maxBuckets ?? 200_000 });
+    // noDeleteOnStaleGet: a get of an expired counter answers undefined but leaves the entry for the
+    // next set to overwrite (the LRU bound still holds), for the same reason.
     this.counters = boundedLru({ maxEntries: opts.maxBudgets ?? 100_000, noDeleteOnStaleGet: true });
     this.now = opts.now ?? Date.now;
   }
@@ -92,9 +95,7 @@ export class MemoryLimiter implements LimiterBackend {
     for (let i = 0; i < rates.length; i++) {
       const r = rates[i] as RateCharge;
       const level = ok ? (levels[i] as number) + r.cost : (levels[i] as number);
-      if (ok && r.cost > 0) {
-        this.buckets.set(r.key, { level, ts: now }, { ttl: resetMs(level, r.limit, r.windowMs) + 1 });
-      }
+      if (ok && r.cost > 0) this.fill(r.key, level, now);
       rateStates[i] = {
         limit: r.limit,
         remaining: remaining(level, r.limit),
@@ -122,8 +123,10 @@ export class MemoryLimiter implements LimiterBackend {
       const b = this.buckets.get(r.key);
       const current = b ? drained(b.level, b.ts, now, r.limit, r.windowMs) : 0;
       const level = Math.max(0, current + r.delta);
-      if (level <= 0) this.buckets.delete(r.key);
-      else this.buckets.set(r.key, { level, ts: now }, { ttl: resetMs(level, r.limit, r.windowMs) + 1 });
+      if (b) {
+        b.level = level;
+        b.ts = now;
+      } else if (level > 0) this.buckets.set(r.key, { level, ts: now });
     }
     for (const b of budgets) {
       if (b.deltaMicros !== 0 || b.releaseMicros) {
@@ -143,6 +146,15 @@ export class MemoryLimiter implements LimiterBackend {
         ? { countedMicros: c.spent, reservedMicros: Math.min(c.reserved, c.spent) }
         : { countedMicros: 0, reservedMicros: 0 };
     });
+  }
+
+  /** The bucket at `key` now holds `level`: changed in place (the get that read it made it most recent). */
+  private fill(key: string, level: number, now: number): void {
+    const b = this.buckets.peek(key);
+    if (b) {
+      b.level = level;
+      b.ts = now;
+    } else this.buckets.set(key, { level, ts: now });
   }
 
   private addSpent(key: string, delta: number, ttlMs: number, reservedDelta: number): void {

@@ -418,16 +418,11 @@ export class LimitsService {
   ): Admission {
     const headers = this.headers(charges, budgets, decision);
     if (queuedMs !== undefined) headers['x-switchyard-queue-wait-ms'] = String(queuedMs);
+    // The ticket keeps the request's own charge objects (built for this request alone) instead of copies.
     const tokenLimits: LimitTicket['tokenLimits'] = [];
-    for (const c of charges) {
-      if (c.unit === 'tokens')
-        tokenLimits.push({ key: c.rate.key, limit: c.rate.limit, windowMs: c.rate.windowMs });
-    }
+    for (const c of charges) if (c.unit === 'tokens') tokenLimits.push(c.rate);
     const ticketBudgets = new Array<{ key: string; ttlMs: number }>(budgets.length);
-    for (let i = 0; i < budgets.length; i++) {
-      const b = (budgets[i] as Budget).charge;
-      ticketBudgets[i] = { key: b.key, ttlMs: b.ttlMs };
-    }
+    for (let i = 0; i < budgets.length; i++) ticketBudgets[i] = (budgets[i] as Budget).charge;
     const ticket: LimitTicket = {
       backend,
       tokenLimits,
@@ -821,10 +816,26 @@ function pushCharges(
         windowMs: r.windowMs,
         cost: r.unit === 'requests' ? 1 : tokens,
       },
-      name: `${scope}.${r.name}`,
+      name: chargeName(scope, r.name),
       unit: r.unit,
     });
   }
+}
+
+/** `scope.rule` names (`key.rpm`, `ip.tpm`): a handful, made once instead of a string per charge. */
+const CHARGE_NAMES = new Map<string, Record<string, string>>();
+function chargeName(scope: string, rule: string): string {
+  let names = CHARGE_NAMES.get(scope);
+  if (names === undefined) {
+    names = Object.create(null) as Record<string, string>;
+    CHARGE_NAMES.set(scope, names);
+  }
+  let name = names[rule];
+  if (name === undefined) {
+    name = `${scope}.${rule}`;
+    names[rule] = name;
+  }
+  return name;
 }
 
 function pushBudgets(
