@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { CounterBatch } from '../observability/counter-batch.js';
+import { HistogramBatch } from '../observability/histogram-batch.js';
 import { LabelLimiter } from '../observability/label-limiter.js';
 import type { GatewayState } from '../services/gateway-state.js';
 
@@ -42,27 +43,25 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
       httpBatch.flushInto(this);
     },
   });
-  const httpDuration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration, arrival to response close.',
-    labelNames: ['method', 'route'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
-  const aiDuration = new Histogram({
-    name: 'ai_response_duration_seconds',
-    help: 'Time spent waiting on the provider per successful response (whole stream for streams).',
-    labelNames: ['provider', 'model'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
-  const aiFirstToken = new Histogram({
-    name: 'ai_first_token_latency_seconds',
-    help: 'Time from request arrival to the first streamed chunk.',
-    labelNames: ['provider', 'model'] as const,
-    buckets: TTFT_BUCKETS,
-    registers: [registry],
-  });
+  // Observed per request (see HistogramBatch); label sets are bounded like the counters'.
+  const httpDuration = new HistogramBatch<'method' | 'route'>(
+    'http_request_duration_seconds',
+    'HTTP request duration, arrival to response close.',
+    LATENCY_BUCKETS,
+    registry,
+  );
+  const aiDuration = new HistogramBatch<'provider' | 'model'>(
+    'ai_response_duration_seconds',
+    'Time spent waiting on the provider per successful response (whole stream for streams).',
+    LATENCY_BUCKETS,
+    registry,
+  );
+  const aiFirstToken = new HistogramBatch<'provider' | 'model'>(
+    'ai_first_token_latency_seconds',
+    'Time from request arrival to the first streamed chunk.',
+    TTFT_BUCKETS,
+    registry,
+  );
   const tokenBatch = new CounterBatch<'provider' | 'model' | 'team' | 'token_type'>();
   new Counter({
     name: 'ai_tokens_consumed_total',
@@ -79,13 +78,13 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
     labelNames: ['provider', 'model', 'error_type'] as const,
     registers: [registry],
   });
-  const overhead = new Histogram({
-    name: 'switchyard_overhead_seconds',
-    help: 'Time spent in the gateway per successful AI request, excluding the upstream wait.',
-    labelNames: ['stream'] as const,
-    buckets: OVERHEAD_BUCKETS,
-    registers: [registry],
-  });
+  const overhead = new HistogramBatch<'stream'>(
+    'switchyard_overhead_seconds',
+    'Time spent in the gateway per successful AI request, excluding the upstream wait.',
+    OVERHEAD_BUCKETS,
+    registry,
+  );
+  const STREAM_LABELS = { true: () => ({ stream: 'true' }), false: () => ({ stream: 'false' }) };
   const reloads = new Counter({
     name: 'switchyard_config_reloads_total',
     help: 'Config reloads by result (success, failure).',
@@ -227,14 +226,12 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
   });
 
   state.events.on('ai.response.completed', (e) => {
-    const labels = { provider: e.provider, model: models.get(e.model) };
+    const stream = e.stream ? 'true' : 'false';
+    overhead.observe(stream, STREAM_LABELS[stream], e.overheadMs / 1000);
     // A cache hit or a merged request made no upstream call: no provider time, no tokens.
-    if (e.provider === '') {
-      overhead.observe({ stream: String(e.stream) }, e.overheadMs / 1000);
-      return;
-    }
-    aiDuration.observe(labels, e.upstreamMs / 1000);
-    overhead.observe({ stream: String(e.stream) }, e.overheadMs / 1000);
+    if (e.provider === '') return;
+    const labels = { provider: e.provider, model: models.get(e.model) };
+    aiDuration.observe(`${labels.provider}\u0000${labels.model}`, () => labels, e.upstreamMs / 1000);
     const u = e.usage;
     if (u) {
       const key = `${labels.provider}\u0000${labels.model}\u0000${e.team}\u0000`;
@@ -246,7 +243,12 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
     }
   });
   state.events.on('ai.response.streaming', (e) => {
-    aiFirstToken.observe({ provider: e.provider, model: models.get(e.model) }, e.firstTokenMs / 1000);
+    const model = models.get(e.model);
+    aiFirstToken.observe(
+      `${e.provider}\u0000${model}`,
+      () => ({ provider: e.provider, model }),
+      e.firstTokenMs / 1000,
+    );
   });
   state.events.on('ai.response.error', (e) => {
     // Failures before any attempt (unknown model, open circuit, rejected key) have no provider yet.
@@ -286,7 +288,7 @@ export function createMetrics(state: GatewayState): GatewayMetrics {
         () => ({ method, route, status: String(status) }),
         1,
       );
-      httpDuration.observe({ method, route }, seconds);
+      httpDuration.observe(`${method}\u0000${route}`, () => ({ method, route }), seconds);
     },
     countListenerError(event: string) {
       listenerErrors.inc({ event });
