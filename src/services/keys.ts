@@ -26,6 +26,15 @@ export function hashSecret(secret: string): string {
   return hash('sha256', secret, 'hex');
 }
 
+/**
+ * The key found for a hash, if it really has that hash. The index found it by hash; it is compared in
+ * constant time anyway so no code path branches on a partial match. On the hex strings, with no early
+ * exit: two Buffers per request cost more than the hash itself.
+ */
+function matching(key: KeyRecord | null, hash: string): KeyRecord | undefined {
+  return key && sameHex(key.hash, hash) ? key : undefined;
+}
+
 /** The fields a caller may set on a key. */
 export interface KeyInput {
   teamId: string;
@@ -150,18 +159,22 @@ export class KeyService {
 
   /** The key for a presented secret, or undefined. Revoked and expired keys are returned (the caller says why). */
   async lookup(secret: string): Promise<KeyRecord | undefined> {
+    return this.lookupNow(secret);
+  }
+
+  /**
+   * {@link lookup}, without a promise when the key is cached (nearly every request): the identify stage
+   * then decides synchronously, and the pipeline goes on in the same tick.
+   */
+  lookupNow(secret: string): KeyRecord | undefined | Promise<KeyRecord | undefined> {
     const hash = hashSecret(secret);
     const cached = this.cache.get(hash);
-    let key: KeyRecord | null;
-    if (cached) key = cached.key;
-    else {
-      key = (await this.store.getKeyByHash(hash)) ?? null;
+    if (cached) return matching(cached.key, hash);
+    return this.store.getKeyByHash(hash).then((found) => {
+      const key = found ?? null;
       this.cache.set(hash, { key });
-    }
-    if (!key) return undefined;
-    // The index found it by hash; compare in constant time anyway so no code path branches on a partial match.
-    // On the hex strings, with no early exit: two Buffers per request cost more than the hash itself.
-    return sameHex(key.hash, hash) ? key : undefined;
+      return matching(key, hash);
+    });
   }
 
   async create(input: KeyInput): Promise<{ key: KeyRecord; secret: string }> {

@@ -72,7 +72,11 @@ export class Identifier {
     this.seenSignatures = boundedLru({ maxEntries: 100_000, ttl: auth.signatureWindowMs * 2 });
   }
 
-  async identify(input: IdentifyInput): Promise<Caller> {
+  /**
+   * The caller, or a 401/403 GatewayError, thrown or rejected. Synchronous for a key whose record is
+   * cached (nearly every request), so the identify stage costs no promise; JWTs and uncached keys wait.
+   */
+  identify(input: IdentifyInput): Caller | Promise<Caller> {
     const mode = this.auth.mode;
     if (mode === 'none') return NO_AUTH;
     const cred = presentedCredential(input.headers);
@@ -94,8 +98,13 @@ export class Identifier {
     return this.fromKey(cred, input);
   }
 
-  private async fromKey(secret: string, input: IdentifyInput): Promise<Caller> {
-    const key = secret.startsWith(KEY_PREFIX) ? await this.keys?.lookup(secret) : undefined;
+  private fromKey(secret: string, input: IdentifyInput): Caller | Promise<Caller> {
+    const found = secret.startsWith(KEY_PREFIX) ? this.keys?.lookupNow(secret) : undefined;
+    if (found instanceof Promise) return found.then((key) => this.keyCaller(key, secret, input));
+    return this.keyCaller(found, secret, input);
+  }
+
+  private keyCaller(key: KeyRecord | undefined, secret: string, input: IdentifyInput): Caller {
     if (!key) throw new GatewayError('invalid_api_key', 'The API key is not valid.');
     if (key.revokedAt !== null) {
       throw new GatewayError('api_key_revoked', 'The API key has been revoked.');

@@ -1,6 +1,7 @@
 import { OFFLOAD_CHARS } from '../../core/token-counter.js';
 import { countPromptTokens, countTextTokens, getLoadedTokenizer } from '../../core/tokens.js';
 import type { RequestContext } from '../../pipeline/context.js';
+import type { Caller } from '../../types/caller.js';
 import type { ChatCompletionRequest } from '../../types/openai.js';
 import { checkModelAllowed, type Identifier } from './identify.js';
 
@@ -10,17 +11,24 @@ import { checkModelAllowed, type Identifier } from './identify.js';
  * tokens when the provider never reported usage (a cut stream, a provider without stream usage).
  */
 export function identifyStage(identifier: Identifier) {
-  return async function identify(ctx: RequestContext): Promise<void> {
-    const caller = await identifier.identify({
+  // Not async: a cached key is identified synchronously, and an async stage would allocate its frame
+  // and a promise for nothing.
+  return function identify(ctx: RequestContext): Promise<void> | void {
+    const caller = identifier.identify({
       headers: ctx.ingress.headers,
       ...(ctx.ingress.rawBody ? { rawBody: ctx.ingress.rawBody } : {}),
       ip: ctx.ingress.ip ?? '',
     });
-    ctx.caller = caller;
-    const model = (ctx.body as { model?: unknown }).model;
-    if (typeof model === 'string') checkModelAllowed(caller, model);
-    if (ctx.operation === 'chat.stream') ctx.settleHooks.push(estimateStreamUsage);
+    if (caller instanceof Promise) return caller.then((c) => identified(ctx, c));
+    identified(ctx, caller);
   };
+}
+
+function identified(ctx: RequestContext, caller: Caller): void {
+  ctx.caller = caller;
+  const model = (ctx.body as { model?: unknown }).model;
+  if (typeof model === 'string') checkModelAllowed(caller, model);
+  if (ctx.operation === 'chat.stream') ctx.settleHooks.push(estimateStreamUsage);
 }
 
 /** Streams that ended without usage: count the prompt and what was streamed, and say it is an estimate. */
