@@ -43,16 +43,24 @@ function admitted(service: LimitsService, ctx: RequestContext, admission: Admiss
   ctx.settleHooks.push(function reconcileLimits(c: RequestContext, outcome: Outcome): void {
     // A cache hit used no upstream tokens and cost nothing; its request slot still counts.
     const usage = c.meta.cache === 'HIT' ? NO_USAGE : c.meta.usage;
-    service
-      .settle(ticket, {
-        usage,
-        model: c.meta.upstreamModel,
-        // Failed before any answer: providers do not charge for errors. A stream cut off (or a client
-        // gone) without usage keeps its reservation: what it used is unknown, so it is not given back.
-        failed: !outcome.ok && !outcome.aborted && !outcome.midStream && usage === undefined,
-      })
-      .catch((err: unknown) => c.log.error({ err }, 'limits: reconciliation failed'));
+    try {
+      service
+        .settle(ticket, {
+          usage,
+          model: c.meta.upstreamModel,
+          // Failed before any answer: providers do not charge for errors. A stream cut off (or a client
+          // gone) without usage keeps its reservation: what it used is unknown, so it is not given back.
+          failed: !outcome.ok && !outcome.aborted && !outcome.midStream && usage === undefined,
+        })
+        ?.catch((err: unknown) => reconciliationFailed(c, err));
+    } catch (err) {
+      reconciliationFailed(c, err);
+    }
   });
+}
+
+function reconciliationFailed(c: RequestContext, err: unknown): void {
+  c.log.error({ err }, 'limits: reconciliation failed');
 }
 
 const NO_USAGE = Object.freeze({ prompt_tokens: 0, completion_tokens: 0 });

@@ -116,6 +116,11 @@ export class MemoryLimiter implements LimiterBackend {
   }
 
   async adjust(rates: readonly RateAdjust[], budgets: readonly BudgetAdjust[]): Promise<void> {
+    this.adjustSync(rates, budgets);
+  }
+
+  /** {@link adjust}, done when it returns: the limits service's in-memory reconciliation. */
+  adjustSync(rates: readonly RateAdjust[], budgets: readonly BudgetAdjust[]): void {
     checkAdjusts(rates, budgets);
     const now = this.now();
     for (const r of rates) {

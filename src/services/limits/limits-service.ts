@@ -488,10 +488,11 @@ export class LimitsService {
 
   /**
    * Reconciles a ticket with what the request really used: unused tokens and money go back, overuse is
-   * added. Runs once per ticket; later calls do nothing.
+   * added. Runs once per ticket; later calls do nothing. In memory it is done when it returns (no
+   * promise); with Redis the promise settles when Redis has it.
    */
-  settle(ticket: LimitTicket, outcome: SettleOutcome): Promise<void> {
-    if (ticket.settled) return Promise.resolve();
+  settle(ticket: LimitTicket, outcome: SettleOutcome): Promise<void> | undefined {
+    if (ticket.settled) return undefined;
     ticket.settled = true;
     let prompt: number;
     let completion: number;
@@ -536,16 +537,15 @@ export class LimitsService {
         });
     }
     const nudge = dTokens < 0 || dMicros < 0;
-    // Not an async function: it would keep this frame on the heap (about 2 KB per request) only to wait
-    // for an adjustment that, in memory, is already done when adjust returns.
-    const done = this.adjust(ticket.backend, rates, budgets);
-    if (!nudge) return done;
-    // In memory the adjustment is made before adjust returns: the queue may look at once.
+    // Not an async function, and no promise in memory: it would keep this frame on the heap (about 2 KB
+    // per request) only to wait for an adjustment that, in memory, is made right here.
     if (ticket.backend === this.local) {
-      this.queue.nudge();
-      return done;
+      if (rates.length > 0 || budgets.length > 0) this.local.adjustSync(rates, budgets);
+      if (nudge) this.queue.nudge();
+      return undefined;
     }
-    return done.then(() => this.queue.nudge());
+    const done = this.adjust(ticket.backend, rates, budgets);
+    return nudge ? done.then(() => this.queue.nudge()) : done;
   }
 
   /** Returns a whole admission (request slots too): for an admission nobody will use. */
