@@ -155,3 +155,18 @@ export function sqliteRequestWriter(
     }
   });
 }
+
+/** Rows per retention delete: each is its own short transaction, so writes interleave with a long sweep. */
+export const DELETE_CHUNK = 2_000;
+
+/**
+ * Retention, one chunk at a time: deletes up to DELETE_CHUNK request rows older than `before`, oldest
+ * first (the time index), and returns how many went. The caller repeats until fewer come back.
+ */
+export function sqliteRequestDeleter(sqlite: SqliteDatabase.Database): (before: number) => number {
+  const del = sqlite.prepare(
+    `delete from request_log where rowid in
+       (select rowid from request_log where created_at < ? order by created_at limit ${DELETE_CHUNK})`,
+  );
+  return (before) => del.run(before).changes;
+}

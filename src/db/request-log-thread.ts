@@ -1,8 +1,14 @@
 import { createRequire } from 'node:module';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type SqliteDatabase from 'better-sqlite3';
-import { type RequestValues, sqliteRequestWriter } from './request-log-sqlite.js';
+import {
+  DELETE_CHUNK,
+  type RequestValues,
+  sqliteRequestDeleter,
+  sqliteRequestWriter,
+} from './request-log-sqlite.js';
 import type { FromWorker, RequestLogWorkerData, ToWorker } from './request-log-worker.js';
 import { type RequestRow, type RequestRowsSink, requestValues } from './store.js';
 
@@ -23,9 +29,10 @@ const WORKER_YOUNG_MB = 2;
 const WORKER_OLD_MB = 64;
 
 interface Pending {
-  resolve(): void;
+  resolve(m: FromWorker): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout;
+  /** Writes only: a sweep may rightly take long (it yields to writes between chunks). */
+  timer: NodeJS.Timeout | undefined;
 }
 
 interface Thread {
@@ -95,16 +102,40 @@ export class RequestLogThread implements RequestRowsSink {
   insert(rows: readonly RequestRow[]): Promise<void> {
     const values = rows.map(requestValues);
     if (this.inThread || this.closed) return this.writeHere(values);
+    return this.send({ op: 'write', id: ++this.nextId, rows: values }).then(() => {
+      this.stats.workerBatches += 1;
+    });
+  }
+
+  /** Retention: deletes request rows older than `before`, in short transactions; returns the count. */
+  async deleteBefore(before: number): Promise<number> {
+    if (this.inThread || this.closed) {
+      const del = sqliteRequestDeleter(this.main);
+      let deleted = 0;
+      for (;;) {
+        const n = del(before);
+        deleted += n;
+        if (n < DELETE_CHUNK) return deleted;
+        await yieldToLoop();
+      }
+    }
+    const reply = await this.send({ op: 'delete', id: ++this.nextId, before });
+    return reply.deleted ?? 0;
+  }
+
+  private send(m: Exclude<ToWorker, { op: 'close' }>): Promise<FromWorker> {
     const t = this.current ?? this.start();
-    const id = ++this.nextId;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => this.stuck(t), this.opts.busyTimeoutMs + WRITE_GRACE_MS);
-      timer.unref();
-      // Referenced only while a batch is out: an idle worker never keeps the process alive, and a
+    return new Promise<FromWorker>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      if (m.op === 'write') {
+        timer = setTimeout(() => this.stuck(t), this.opts.busyTimeoutMs + WRITE_GRACE_MS);
+        timer.unref();
+      }
+      // Referenced only while a message is out: an idle worker never keeps the process alive, and a
       // flush at shutdown is not cut short by the event loop running dry.
       if (t.pending.size === 0) t.worker.ref();
-      t.pending.set(id, { resolve, reject, timer });
-      t.worker.postMessage({ op: 'write', id, rows: values } satisfies ToWorker);
+      t.pending.set(m.id, { resolve, reject, timer });
+      t.worker.postMessage(m satisfies ToWorker);
     });
   }
 
@@ -152,8 +183,7 @@ export class RequestLogThread implements RequestRowsSink {
     if (m.error) {
       p.reject(Object.assign(new Error(m.error.message), m.error.code ? { code: m.error.code } : {}));
     } else {
-      this.stats.workerBatches += 1;
-      p.resolve();
+      p.resolve(m);
     }
   }
 

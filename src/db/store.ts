@@ -340,6 +340,8 @@ function requestColumns(rows: readonly RequestRow[]): string[] {
 export interface RequestRowsSink {
   /** Same contract as `Store.insertRequests`: atomic, idempotent on the row id, visible once resolved. */
   insert(rows: readonly RequestRow[]): Promise<void>;
+  /** Same contract as `Store.deleteRequestsBefore`. */
+  deleteBefore(before: number): Promise<number>;
 }
 
 export class Store {
@@ -625,6 +627,8 @@ export class Store {
 
   /** Retention: deletes request rows older than `before` (the daily rollup stays). Returns the count. */
   async deleteRequestsBefore(before: number): Promise<number> {
+    // The sink deletes in short transactions off the event loop: a first sweep may meet millions of rows.
+    if (this.requestRows) return this.requestRows.deleteBefore(before);
     const res = await this.db.deleteFrom('request_log').where('created_at', '<', before).executeTakeFirst();
     return Number(res.numDeletedRows);
   }

@@ -246,6 +246,24 @@ describe('request log on a worker thread (SQLite file)', () => {
     await teardown(s);
   });
 
+  it('retention runs on the worker in chunks, with writes between them; the rollup stays', async () => {
+    const s = await setup({ batchSize: 100, bufferSize: 10_000 });
+    // More than two delete chunks (2,000 rows each) of old rows, and a few newer ones that stay.
+    const old = Array.from({ length: 4_500 }, (_, i) => row({ createdAt: T0 - DAY_MS - i }));
+    const kept = Array.from({ length: 50 }, () => row());
+    for (const r of [...old, ...kept]) s.writer.push(r);
+    await s.writer.flush();
+    const sweeping = s.store.deleteRequestsBefore(T0 - DAY_MS + 1);
+    // A batch sent while the sweep runs is answered too.
+    const during = Array.from({ length: 10 }, () => row());
+    await s.store.insertRequests(during);
+    expect(await sweeping).toBe(4_500);
+    expect(s.thread.stats.inThreadBatches).toBe(0);
+    expect(await readAll(s.store)).toEqual([...kept, ...during].map(stored));
+    expect(await usage(s.store)).toEqual(rollup([...old, ...kept, ...during]));
+    await teardown(s);
+  });
+
   it("the gateway's storage writes through the worker and closes it at shutdown", async () => {
     const path = join(dir, 'gateway.db');
     const config = parseConfig(
