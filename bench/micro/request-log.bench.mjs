@@ -11,8 +11,13 @@
 //   daily-usage upsert in one transaction. CPU is user+system of this process (for PostgreSQL: the
 //   client's share only; the server's work is in another process), wall includes waiting on the disk
 //   (SQLite, WAL + synchronous NORMAL as the gateway opens it) or on the server.
+// - main thread: CPU of the main thread alone (/proc/self/task/<pid>/stat, 10 ms ticks), and the
+//   longest the event loop was held by one batch's call (p50/p99/max over the batches: the synchronous
+//   part of `insertRequests`, which on the main-thread path is the whole transaction and any checkpoint).
+// SQLite runs twice when the build has the request-log worker (db/request-log-thread.js): on the main
+// connection, and through the worker thread with its own connection, as the gateway does on a file.
 // Every case runs ROUNDS times (default 3) on a fresh database; the median round is reported.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -28,6 +33,9 @@ const { openDatabase } = await import(pathToFileURL(dist('db/connect.js')).href)
 const { Store } = await import(pathToFileURL(dist('db/store.js')).href);
 const { requestRow } = await import(pathToFileURL(dist('services/request-log.js')).href);
 const { Pricing } = await import(pathToFileURL(dist('services/pricing.js')).href);
+const threadModule = existsSync(dist('db/request-log-thread.js'))
+  ? await import(pathToFileURL(dist('db/request-log-thread.js')).href)
+  : undefined;
 
 const N = Number(process.env.N ?? 50_000);
 const BATCH = Number(process.env.BATCH ?? 100);
@@ -73,6 +81,13 @@ const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
+const mainCpuMs = () => {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
+const pct = (xs, p) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 
 function buildRows(t0) {
   const pricing = new Pricing();
@@ -83,63 +98,92 @@ function buildRows(t0) {
   return { rows, cpuUsPerRow: ((cpuMs() - c) * 1000) / N };
 }
 
-async function writeRound(spec) {
+async function writeRound(spec, onThread) {
   const handle = await openDatabase(spec);
   await handle.migrate();
-  const store = new Store(handle);
+  const thread = onThread
+    ? new threadModule.RequestLogThread(handle.sqlite, {
+        path: spec.path,
+        busyTimeoutMs: spec.statementTimeoutMs,
+        log: { warn() {}, error() {} },
+      })
+    : undefined;
+  const store = new Store(handle, thread ? { requestRows: thread } : {});
   const { rows } = buildRows(Date.now());
   // Warm-up: the first batches prepare statements and JIT-compile the write path.
   const warm = buildRows(Date.now() - 86_400_000).rows.slice(0, 20 * BATCH);
   for (let i = 0; i < warm.length; i += BATCH) await store.insertRequests(warm.slice(i, i + BATCH));
   const c = cpuMs();
+  const m = mainCpuMs();
   const w = performance.now();
-  for (let i = 0; i < rows.length; i += BATCH) await store.insertRequests(rows.slice(i, i + BATCH));
+  const held = [];
+  for (let i = 0; i < rows.length; i += BATCH) {
+    const batch = rows.slice(i, i + BATCH);
+    const t = performance.now();
+    const p = store.insertRequests(batch);
+    held.push(performance.now() - t);
+    await p;
+  }
   const cpu = cpuMs() - c;
+  const main = mainCpuMs() - m;
   const wall = performance.now() - w;
   // The bench checks what it measured: every row and every request in the daily totals.
   const day = Math.floor(rows[0].createdAt / 86_400_000);
   const [u] = await store.usage({ fromDay: day - 1, toDay: day + 1, groupBy: [] });
   if (u.requests !== rows.length + warm.length) throw new Error(`usage counted ${u.requests} requests`);
+  await thread?.close();
   await handle.close();
-  return { cpu: (cpu * 1000) / N, wall: (wall * 1000) / N };
+  return {
+    cpu: (cpu * 1000) / N,
+    main: (main * 1000) / N,
+    wall: (wall * 1000) / N,
+    held: [pct(held, 50), pct(held, 99), Math.max(...held)],
+  };
 }
 
-async function run(name, makeSpec, cleanup) {
+async function run(name, makeSpec, cleanup, onThread = false) {
   const rowCost = [];
   const cpu = [];
+  const main = [];
   const wall = [];
+  const held = [];
   for (let r = 0; r < ROUNDS; r++) {
     rowCost.push(buildRows(Date.now()).cpuUsPerRow);
     const spec = makeSpec(r);
     try {
-      const res = await writeRound(spec);
+      const res = await writeRound(spec, onThread);
       cpu.push(res.cpu);
+      main.push(res.main);
       wall.push(res.wall);
+      held.push(res.held);
     } finally {
       await cleanup?.(spec);
     }
   }
+  const medianRound = (i) => median(held.map((h) => h[i]));
   return {
     backend: name,
     'row (requestRow) CPU': median(rowCost),
     [`write, batches of ${BATCH}: CPU`]: median(cpu),
+    [`write, batches of ${BATCH}: main-thread CPU`]: median(main),
     [`write, batches of ${BATCH}: wall`]: median(wall),
+    held: `event loop held per batch: p50 ${medianRound(0).toFixed(3)} p99 ${medianRound(1).toFixed(3)} max ${medianRound(2).toFixed(3)} ms`,
   };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'sy-bench-request-log-'));
 const results = [];
 try {
-  results.push(
-    await run('sqlite', (r) => ({
-      kind: 'sqlite',
-      path: join(dir, `bench-${r}.db`),
-      schema: 'public',
-      poolSize: 1,
-      statementTimeoutMs: 5000,
-      migrate: true,
-    })),
-  );
+  const sqlite = (tag) => (r) => ({
+    kind: 'sqlite',
+    path: join(dir, `bench-${tag}-${r}.db`),
+    schema: 'public',
+    poolSize: 1,
+    statementTimeoutMs: 5000,
+    migrate: true,
+  });
+  results.push(await run('sqlite', sqlite('main')));
+  if (threadModule) results.push(await run('sqlite, worker thread', sqlite('thread'), undefined, true));
   const pg = (await import('pg')).default;
   const dropSchema = async (spec) => {
     const c = new pg.Client({ connectionString: PG_URL });
@@ -171,6 +215,8 @@ try {
 process.stdout.write(`dist: ${DIST}\n`);
 for (const r of results) {
   process.stdout.write(`\n${r.backend} (N=${N}, median of ${ROUNDS})\n`);
-  for (const [k, v] of Object.entries(r))
-    if (k !== 'backend') process.stdout.write(`  ${k.padEnd(36)} ${v.toFixed(2)} µs/row\n`);
+  for (const [k, v] of Object.entries(r)) {
+    if (k === 'held') process.stdout.write(`  ${v}\n`);
+    else if (k !== 'backend') process.stdout.write(`  ${k.padEnd(44)} ${v.toFixed(2)} µs/row\n`);
+  }
 }

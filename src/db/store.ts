@@ -1,7 +1,8 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { CallerBudget as KeyBudget, CallerLimits as KeyLimits } from '../types/caller.js';
 import type { DbHandle } from './connect.js';
-import type { ApiKeysTable, Database, RequestLogTable, UsageDailyTable } from './tables.js';
+import { DAY_MS, REQUEST_COLUMNS, type RequestValues, sqliteRequestWriter } from './request-log-sqlite.js';
+import type { ApiKeysTable, Database, RequestLogTable } from './tables.js';
 
 /**
  * The typed queries behind keys, teams, credentials, the request log and usage. One implementation over
@@ -9,7 +10,7 @@ import type { ApiKeysTable, Database, RequestLogTable, UsageDailyTable } from '.
  * both to the same behaviour. No business rules here (hashing, encryption, authorisation live in services).
  */
 
-export const DAY_MS = 86_400_000;
+export { DAY_MS, dayOf } from './request-log-sqlite.js';
 
 export interface TeamRecord {
   id: string;
@@ -202,148 +203,35 @@ export function decodeCursor(cursor: string): { createdAt: number; id: string } 
   return { createdAt, id: text.slice(i + 1) };
 }
 
-export function dayOf(ms: number): number {
-  return Math.floor(ms / DAY_MS);
-}
-
 export function dayString(day: number): string {
   return new Date(day * DAY_MS).toISOString().slice(0, 10);
 }
 
-/**
- * The daily-usage rows a batch adds to: one per (day, team, key, model), so a batch of any size makes a
- * handful of upserts. Consecutive rows mostly share their group (one key calling one model), so the
- * last group is checked before the map's string key is built.
- */
-class UsageRollup {
-  private readonly groups = new Map<string, UsageDailyTable>();
-  private last: UsageDailyTable | undefined;
-
-  add(r: RequestRow): void {
-    const day = dayOf(r.createdAt);
-    const keyId = r.keyId ?? '';
-    const model = r.model ?? '';
-    let u = this.last;
-    if (!u || u.day !== day || u.team_id !== r.teamId || u.key_id !== keyId || u.model !== model) {
-      const k = `${day}\u0000${r.teamId}\u0000${keyId}\u0000${model}`;
-      u = this.groups.get(k);
-      if (!u) {
-        u = {
-          day,
-          team_id: r.teamId,
-          key_id: keyId,
-          model,
-          requests: 0,
-          errors: 0,
-          prompt_tokens: 0,
-          completion_tokens: 0,
-          cost_micro_usd: 0,
-        };
-        this.groups.set(k, u);
-      }
-      this.last = u;
-    }
-    u.requests += 1;
-    if (r.status >= 400) u.errors += 1;
-    u.prompt_tokens += r.promptTokens;
-    u.completion_tokens += r.completionTokens;
-    u.cost_micro_usd += r.costMicroUsd;
-  }
-
-  rows(): IterableIterator<UsageDailyTable> {
-    return this.groups.values();
-  }
-}
-
-const REQUEST_COLUMNS = [
-  'id',
-  'request_id',
-  'created_at',
-  'team_id',
-  'key_id',
-  'user_id',
-  'operation',
-  'model',
-  'provider',
-  'upstream_model',
-  'status',
-  'error_class',
-  'stream',
-  'latency_ms',
-  'ttft_ms',
-  'prompt_tokens',
-  'completion_tokens',
-  'cost_micro_usd',
-  'usage_estimated',
-  'attempts',
-  'cache_status',
-] as const;
-
-/**
- * The request log's write on SQLite, the one query that runs for every request: prepared once and run
- * row by row inside one transaction. Through the query builder each batch would compile and prepare a
- * 2,000-parameter statement again, about ten times the CPU of the write itself. Multi-row INSERTs
- * prepared once (64/16/4/1 rows per statement) measured no cheaper (bench/README.md, session 4): what a
- * row costs here is SQLite's own work, the table, its id index and three secondary indexes, and the WAL.
- * Same SQL semantics as the PostgreSQL path below (and the same contract suite).
- */
-function sqliteRequestWriter(sqlite: NonNullable<DbHandle['sqlite']>): (rows: readonly RequestRow[]) => void {
-  const insert = sqlite.prepare(
-    `insert into request_log (${REQUEST_COLUMNS.join(', ')}) values (${REQUEST_COLUMNS.map(() => '?').join(', ')})
-     on conflict (id) do nothing`,
-  );
-  const upsert = sqlite.prepare(
-    `insert into usage_daily (day, team_id, key_id, model, requests, errors, prompt_tokens, completion_tokens, cost_micro_usd)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?)
-     on conflict (day, team_id, key_id, model) do update set
-       requests = requests + excluded.requests, errors = errors + excluded.errors,
-       prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-       completion_tokens = completion_tokens + excluded.completion_tokens,
-       cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd`,
-  );
-  return sqlite.transaction((rows: readonly RequestRow[]) => {
-    const usage = new UsageRollup();
-    for (const r of rows) {
-      const res = insert.run(
-        r.id,
-        r.requestId,
-        r.createdAt,
-        r.teamId,
-        r.keyId,
-        r.userId,
-        r.operation,
-        r.model,
-        r.provider,
-        r.upstreamModel,
-        r.status,
-        r.errorClass,
-        r.stream ? 1 : 0,
-        Math.round(r.latencyMs),
-        r.ttftMs === null ? null : Math.round(r.ttftMs),
-        r.promptTokens,
-        r.completionTokens,
-        r.costMicroUsd,
-        r.usageEstimated ? 1 : 0,
-        r.attempts,
-        r.cacheStatus,
-      );
-      // A row already written (a batch retried) adds nothing to the totals.
-      if (res.changes === 1) usage.add(r);
-    }
-    for (const u of usage.rows()) {
-      upsert.run(
-        u.day,
-        u.team_id,
-        u.key_id,
-        u.model,
-        u.requests,
-        u.errors,
-        u.prompt_tokens,
-        u.completion_tokens,
-        u.cost_micro_usd,
-      );
-    }
-  });
+/** One request_log row as its SQL values (what the SQLite writer, in either thread, takes). */
+export function requestValues(r: RequestRow): RequestValues {
+  return [
+    r.id,
+    r.requestId,
+    r.createdAt,
+    r.teamId,
+    r.keyId,
+    r.userId,
+    r.operation,
+    r.model,
+    r.provider,
+    r.upstreamModel,
+    r.status,
+    r.errorClass,
+    r.stream ? 1 : 0,
+    Math.round(r.latencyMs),
+    r.ttftMs === null ? null : Math.round(r.ttftMs),
+    r.promptTokens,
+    r.completionTokens,
+    r.costMicroUsd,
+    r.usageEstimated ? 1 : 0,
+    r.attempts,
+    r.cacheStatus,
+  ];
 }
 
 /** PostgreSQL's type for each request_log column, in REQUEST_COLUMNS order (the unnest() casts). */
@@ -445,14 +333,30 @@ function requestColumns(rows: readonly RequestRow[]): string[] {
   return c;
 }
 
+/**
+ * Where request-log batches go instead of this connection: on a SQLite file, a worker thread with its
+ * own connection (request-log-thread.ts), so the gateway's event loop never runs those inserts.
+ */
+export interface RequestRowsSink {
+  /** Same contract as `Store.insertRequests`: atomic, idempotent on the row id, visible once resolved. */
+  insert(rows: readonly RequestRow[]): Promise<void>;
+  /** Same contract as `Store.deleteRequestsBefore`. */
+  deleteBefore(before: number): Promise<number>;
+}
+
 export class Store {
-  private sqliteRequestWriter: ((rows: readonly RequestRow[]) => void) | undefined;
+  private sqliteRequestWriter: ((rows: readonly RequestValues[]) => void) | undefined;
   readonly db: Kysely<Database>;
   private readonly read: Kysely<Database>;
+  private readonly requestRows: RequestRowsSink | undefined;
 
-  constructor(readonly handle: DbHandle) {
+  constructor(
+    readonly handle: DbHandle,
+    opts: { requestRows?: RequestRowsSink } = {},
+  ) {
     this.db = handle.db;
     this.read = handle.read;
+    this.requestRows = opts.requestRows;
   }
 
   // ---- teams
@@ -665,14 +569,16 @@ export class Store {
 
   /**
    * Atomic: the rows, and the daily rollup they add to (one transaction on SQLite, one statement on
-   * PostgreSQL). Callers keep batches small (<= 100 rows) so one SQLite transaction never blocks the
-   * event loop noticeably.
+   * PostgreSQL). Through the `requestRows` sink when there is one (a SQLite file in the gateway: the
+   * worker thread); else on this connection, where callers keep batches small (<= 100 rows) so one
+   * SQLite transaction never blocks the event loop noticeably.
    */
   async insertRequests(rows: readonly RequestRow[]): Promise<void> {
     if (rows.length === 0) return;
+    if (this.requestRows) return this.requestRows.insert(rows);
     if (this.handle.sqlite) {
       this.sqliteRequestWriter ??= sqliteRequestWriter(this.handle.sqlite);
-      this.sqliteRequestWriter(rows);
+      this.sqliteRequestWriter(rows.map(requestValues));
       return;
     }
     // Not a query-builder query: one fixed text, its parameters the column arrays.
@@ -721,6 +627,8 @@ export class Store {
 
   /** Retention: deletes request rows older than `before` (the daily rollup stays). Returns the count. */
   async deleteRequestsBefore(before: number): Promise<number> {
+    // The sink deletes in short transactions off the event loop: a first sweep may meet millions of rows.
+    if (this.requestRows) return this.requestRows.deleteBefore(before);
     const res = await this.db.deleteFrom('request_log').where('created_at', '<', before).executeTakeFirst();
     return Number(res.numDeletedRows);
   }

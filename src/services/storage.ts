@@ -1,4 +1,5 @@
 import { type DbHandle, openDatabase } from '../db/connect.js';
+import { RequestLogThread } from '../db/request-log-thread.js';
 import { ResponseRows } from '../db/response-rows.js';
 import { Store } from '../db/store.js';
 import type { GatewayConfig } from '../types/config.js';
@@ -58,14 +59,22 @@ export async function openStorage(config: GatewayConfig, opts: OpenStorageOption
     await handle.close().catch(() => {});
     throw err;
   }
-  const store = new Store(handle);
+  const writesRequestLog = opts.role === 'gateway' && config.requestLog.enabled;
+  // On a SQLite file, the request log's inserts and the WAL checkpoints run on a worker thread with its
+  // own connection (db/request-log-thread.ts); an in-memory database has no second connection to offer.
+  const requestThread =
+    writesRequestLog && handle.sqlite && config.database.path !== ':memory:'
+      ? new RequestLogThread(handle.sqlite, {
+          path: config.database.path,
+          busyTimeoutMs: config.database.statementTimeoutMs,
+          log: opts.log,
+        })
+      : undefined;
+  const store = new Store(handle, requestThread ? { requestRows: requestThread } : {});
   const keys = new KeyService(store, config.auth, config.redis, opts.log);
   // The CLI still publishes invalidations (a revoke from the command line reaches running gateways).
   await keys.start();
-  const requestLog =
-    opts.role === 'gateway' && config.requestLog.enabled
-      ? new RequestLogWriter(store, config.requestLog, opts.log)
-      : undefined;
+  const requestLog = writesRequestLog ? new RequestLogWriter(store, config.requestLog, opts.log) : undefined;
   const responses =
     opts.role === 'gateway'
       ? new DbResponseStore(new ResponseRows(handle), {
@@ -90,6 +99,8 @@ export async function openStorage(config: GatewayConfig, opts: OpenStorageOption
     responses,
     async close() {
       await requestLog?.close();
+      // After the writer: its last batches are answered before the worker is told to stop.
+      await requestThread?.close();
       await responses?.close();
       await keys.close();
       await handle.close();

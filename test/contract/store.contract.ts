@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbHandle } from '../../src/db/connect.js';
-import { DAY_MS, type KeyRecord, type RequestRow, Store } from '../../src/db/store.js';
+import { DAY_MS, type KeyRecord, type RequestRow, type RequestRowsSink, Store } from '../../src/db/store.js';
 
 /**
  * The one contract every database backend passes: SQLite (embedded) and PostgreSQL (scaled). Called once
@@ -12,6 +12,8 @@ export interface StoreFactory {
   /** Skip (the real service is not reachable on this machine; CI fails instead). */
   skip?: boolean;
   open(): Promise<DbHandle>;
+  /** Where the store sends request-log batches instead of its own connection (the SQLite worker thread). */
+  requestRows?(handle: DbHandle): RequestRowsSink & { close(): Promise<void> };
   cleanup?(): Promise<void>;
 }
 
@@ -70,15 +72,18 @@ export function storeContract(factory: StoreFactory): void {
   describe.skipIf(factory.skip === true)(`store contract: ${factory.name}`, () => {
     let handle: DbHandle;
     let store: Store;
+    let requestRows: (RequestRowsSink & { close(): Promise<void> }) | undefined;
 
     beforeAll(async () => {
       handle = await factory.open();
       await handle.migrate();
-      store = new Store(handle);
+      requestRows = factory.requestRows?.(handle);
+      store = new Store(handle, requestRows ? { requestRows } : {});
       await store.createTeam({ id: 'alpha', name: 'Alpha', metadata: { plan: 'x' } });
       await store.createTeam({ id: 'beta', name: 'Beta' });
     });
     afterAll(async () => {
+      await requestRows?.close();
       await handle?.close();
       await factory.cleanup?.();
     });
