@@ -18,6 +18,7 @@ if (dir) {
         mu: process.memoryUsage(),
         spaces,
         code: v8.getHeapCodeStatistics(),
+        heapPhysical: heap.total_physical_size,
         mallocedByV8: heap.malloced_memory,
         threads: readdirSync('/proc/self/task').length,
       }),

@@ -92,7 +92,8 @@ function row(name, phase, p) {
   const young = s.new_space.committed + (s.new_large_object_space?.committed ?? 0);
   const old = s.old_space;
   const codeC = s.code_space.committed + (s.code_large_object_space?.committed ?? 0);
-  const other = p.mu.heapTotal - young - old.committed - codeC;
+  // Resident pages, not reservations: the young generation commits both semi-spaces but touches less.
+  const other = p.heapPhysical - young - old.committed - codeC;
   return `| ${name} | ${phase} | ${MiB(p.rss).toFixed(1)} | ${m(young)} | ${m(old.used)} / ${m(old.committed)} | ${m(codeC)} | ${m(other)} | ${MiB(p.smaps.brk).toFixed(1)} + ${MiB(p.smaps.arenas).toFixed(1)} | ${MiB(p.smaps.node + p.smaps.file).toFixed(1)} | ${m(p.mu.external)} | ${p.threads} |`;
 }
 
