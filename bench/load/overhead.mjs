@@ -15,7 +15,9 @@
 //
 // Env: ROUNDS (3), DURATION (5 s per measured run), WARMUP (1 s), CONNECTIONS (50), TTFB_N (100),
 // REDIS_URL (redis://127.0.0.1:6379), SWITCHYARD_CLI (<repo>/dist/cli.js), FEATURES (comma list to force a
-// subset of auth,request_log,limits,cache), SCENARIOS (comma list of targets to run; direct and the forwarder always run).
+// subset of auth,request_log,limits,cache), SCENARIOS (comma list of targets to run; direct and the forwarder always run),
+// LATER (0: seconds without traffic after the last run before RSS is read again, for the figure once V8's
+// memory reducer has given back the load's garbage; 45 is usually enough).
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -44,6 +46,7 @@ const DURATION = int('DURATION', 5, 1);
 const WARMUP = int('WARMUP', 1, 0);
 const CONNECTIONS = int('CONNECTIONS', 50, 1);
 const TTFB_N = int('TTFB_N', 100, 1);
+const LATER = int('LATER', 0, 0);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CLI = process.env.SWITCHYARD_CLI ?? join(REPO, 'dist', 'cli.js');
 const ADMIN_KEY = `bench-admin-${process.pid}-${Date.now()}`;
@@ -520,6 +523,13 @@ async function main() {
   }
   clearInterval(sampler);
   for (const p of procs) rss[p.name].afterLoad = await settleRss(p.pid);
+  // "After load" is read while V8 still holds the load's garbage (old space up to its next mark-compact,
+  // the young generation at its largest), which differs by tens of MiB between runs of one build; LATER
+  // seconds without traffic let V8's memory reducer run, for the figure that stays.
+  if (LATER > 0) {
+    await sleep(LATER * 1000);
+    for (const p of procs) rss[p.name].later = rssMiB(p.pid);
+  }
   const requestLog = {};
   for (const g of gateways)
     if (g.features.includes('request_log')) requestLog[g.name] = await requestLogRows(g);
@@ -572,23 +582,25 @@ async function main() {
   out.push('Added latency is over direct (ms). Against the forwarder (the goals of issue 14):');
   out.push('');
   out.push(
-    '| target | × forwarder c=50 (≥ 0.8) | +p50 c=1 vs fwd (≤ 0.3) | +p99 c=1 vs fwd (≤ 1) | +TTFB vs fwd (≤ 1) | RSS after load × fwd (≤ 1.2) |',
+    `| target | × forwarder c=50 (≥ 0.8) | +p50 c=1 vs fwd (≤ 0.3) | +p99 c=1 vs fwd (≤ 1) | +TTFB vs fwd (≤ 1) | RSS after load × fwd (≤ 1.2) |${LATER > 0 ? ` ${LATER} s later × fwd |` : ''}`,
   );
-  out.push('|:--|--:|--:|--:|--:|--:|');
+  out.push(`|:--|--:|--:|--:|--:|--:|${LATER > 0 ? '--:|' : ''}`);
   for (const r of rows) {
     if (r.target === 'direct' || r.target === 'forwarder') continue;
     const mem = rss[r.target]?.afterLoad ?? null;
     out.push(
-      `| ${r.target} | ${f(r.ratio)} | ${s(r.addP50c1 - fwRow.addP50c1)} | ${s(r.addP99c1 - fwRow.addP99c1)} | ${r.ttfb === null ? '-' : s(r.ttfb - fwRow.ttfb)} | ${mem ? f(mem / rss.forwarder.afterLoad) : '-'} |`,
+      `| ${r.target} | ${f(r.ratio)} | ${s(r.addP50c1 - fwRow.addP50c1)} | ${s(r.addP99c1 - fwRow.addP99c1)} | ${r.ttfb === null ? '-' : s(r.ttfb - fwRow.ttfb)} | ${mem ? f(mem / rss.forwarder.afterLoad) : '-'} |${LATER > 0 ? ` ${rss[r.target]?.later ? f(rss[r.target].later / rss.forwarder.later) : '-'} |` : ''}`,
     );
   }
   out.push('');
-  out.push('| process | RSS idle (MiB) | RSS after load | peak sampled | samples every 5 s |');
-  out.push('|:--|--:|--:|--:|:--|');
+  out.push(
+    `| process | RSS idle (MiB) | RSS after load |${LATER > 0 ? ` ${LATER} s later |` : ''} peak sampled | samples every 5 s |`,
+  );
+  out.push(`|:--|--:|--:|${LATER > 0 ? '--:|' : ''}--:|:--|`);
   for (const [name, m] of Object.entries(rss)) {
     const peak = Math.max(...m.samples.map((x) => x[1]).filter(Number.isFinite));
     out.push(
-      `| ${name} | ${f(m.idle, 1)} | ${f(m.afterLoad, 1)} | ${f(peak, 1)} | ${m.samples.map((x) => Math.round(x[1])).join(' ')} |`,
+      `| ${name} | ${f(m.idle, 1)} | ${f(m.afterLoad, 1)} |${LATER > 0 ? ` ${f(m.later, 1)} |` : ''} ${f(peak, 1)} | ${m.samples.map((x) => Math.round(x[1])).join(' ')} |`,
     );
   }
   out.push('');

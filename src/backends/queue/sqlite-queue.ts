@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { nextCronRun } from '../../core/cron.js';
 import { randomHex } from '../../core/ids.js';
@@ -158,6 +159,28 @@ function toRecord(r: Row): JobRecord {
 
 export class SqliteQueue implements QueueBackend {
   readonly kind = 'sqlite' as const;
+
+  /**
+   * Whether a queue was ever created in the file at `path`, without creating one (nor the file). When the
+   * file cannot be read, says yes, so the caller opens the queue and meets the error there.
+   */
+  static existsAt(path: string): boolean {
+    if (path === ':memory:' || !existsSync(path)) return false;
+    try {
+      const db = openSqlite(path, { fileMustExist: true, timeout: 5000 });
+      try {
+        return (
+          db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sy_jobs'").get() !==
+          undefined
+        );
+      } finally {
+        db.close();
+      }
+    } catch {
+      return true;
+    }
+  }
+
   private readonly db: Database.Database;
   private readonly events = new EventEmitter();
   private readonly leaseMs: number;

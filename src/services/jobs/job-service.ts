@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { BullQueue } from '../../backends/queue/bullmq-queue.js';
@@ -56,6 +56,7 @@ export class JobService {
   private workerTypes: readonly string[] | undefined;
   private stopping: Promise<CloseResult> | undefined;
   private bull: typeof BullQueue | undefined;
+  private queueTableSeen = false;
 
   constructor(private readonly opts: JobServiceOptions) {
     this.registry = opts.registry;
@@ -80,9 +81,18 @@ export class JobService {
     return this.queue !== undefined;
   }
 
-  /** The embedded queue's file exists (jobs were submitted before), or the backend is shared. */
+  /**
+   * The embedded queue's table exists (jobs were submitted before, by this process or another one on the
+   * same file), schedules must run, or the backend is shared. The table, not the file: by default the file
+   * is also the gateway's database (keys, request log), which exists from the first start, so looking at
+   * the file alone made every gateway open the queue and poll it, with or without jobs.
+   */
   get hasDurableState(): boolean {
-    return this.opts.spec.backend === 'bullmq' || existsSync(this.opts.spec.databasePath);
+    const s = this.opts.spec;
+    if (s.backend === 'bullmq' || s.schedules.length > 0) return true;
+    // A table never goes away, so once seen it is not looked for again.
+    this.queueTableSeen ||= SqliteQueue.existsAt(s.databasePath);
+    return this.queueTableSeen;
   }
 
   backend(): QueueBackend {
