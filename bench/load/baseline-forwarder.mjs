@@ -4,8 +4,11 @@
 // back, SSE included. Whatever Switchyard costs on top of this is the gateway's own work.
 //
 // Usage: node baseline-forwarder.mjs <upstream origin, e.g. http://127.0.0.1:1234>
-// Reports its port over IPC ({ type: 'listening', port }) when forked, and exits with its parent.
+// Reports its port over IPC ({ type: 'listening', port }) when forked, and exits with its parent. Over the
+// same channel it answers { type: 'memory' } with its process.memoryUsage() and V8 heap spaces (soak.mjs),
+// so it needs no extra HTTP route.
 import { createRequire } from 'node:module';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const rootRequire = createRequire(new URL('../../package.json', import.meta.url));
 const Fastify = rootRequire('fastify');
@@ -49,4 +52,11 @@ const stop = () => {
   setTimeout(() => process.exit(0), 2000).unref();
 };
 process.on('disconnect', stop);
+process.on('message', (m) => {
+  if (m?.type !== 'memory' || !process.send) return;
+  const spaces = {};
+  for (const s of getHeapSpaceStatistics())
+    spaces[s.space_name] = { size: s.space_size, used: s.space_used_size };
+  process.send({ type: 'memory', ...process.memoryUsage(), spaces });
+});
 process.on('SIGTERM', stop);

@@ -77,9 +77,10 @@ function freePort() {
   });
 }
 
-function forkHelper(script, args) {
+function forkHelper(script, args, { execArgv } = {}) {
   const proc = fork(join(HERE, script), args, {
     env: { ...process.env, NODE_ENV: 'production' },
+    ...(execArgv ? { execArgv } : {}),
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   children.add(proc);
@@ -285,7 +286,11 @@ function gatewayConfig(upUrl, features, { redis = false, dir = tmp } = {}) {
   return lines.join('\n');
 }
 
-async function startGateway(name, configText, { quiet = false, cli = CLI, nodeArgs = [] } = {}) {
+async function startGateway(
+  name,
+  configText,
+  { quiet = false, cli = CLI, nodeArgs = [], stdout = 'ignore' } = {},
+) {
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
   const configPath = join(dir, 'config.yaml');
@@ -300,7 +305,7 @@ async function startGateway(name, configText, { quiet = false, cli = CLI, nodeAr
       HOST: '127.0.0.1',
       SWITCHYARD_ADMIN_KEY: ADMIN_KEY,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', stdout, 'pipe'],
   });
   children.add(proc);
   let stderr = '';

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ProviderStats } from '../observability/provider-stats.js';
@@ -57,7 +58,15 @@ export default async function healthRoutes(app: FastifyInstance, opts: HealthRou
       ...summary,
       started_at: new Date(state.startedAt).toISOString(),
       config: { source: config.source, models: config.models.size, providers: config.providers.size },
-      memory: { rss: mem.rss, heap_used: mem.heapUsed, heap_total: mem.heapTotal, external: mem.external },
+      memory: {
+        rss: mem.rss,
+        heap_used: mem.heapUsed,
+        heap_total: mem.heapTotal,
+        external: mem.external,
+        // Per V8 space (new_space, old_space, code_space, large_object_space, ...): which part of the heap
+        // holds RSS when it grows. A few microseconds, and only on this admin-gated route.
+        heap_spaces: heapSpaces(),
+      },
       // Redis when configured (Postgres joins when a feature needs it). Informational: a Redis outage
       // degrades shared state to per-instance, it does not stop the gateway, so readiness ignores it.
       dependencies: await state.checkDependencies(),
@@ -71,6 +80,13 @@ export default async function healthRoutes(app: FastifyInstance, opts: HealthRou
         : { enabled: false },
     };
   });
+}
+
+function heapSpaces(): Record<string, { size: number; used: number }> {
+  const spaces: Record<string, { size: number; used: number }> = {};
+  for (const s of getHeapSpaceStatistics())
+    spaces[s.space_name] = { size: s.space_size, used: s.space_used_size };
+  return spaces;
 }
 
 function detailsAllowed(request: FastifyRequest, adminKey: string | undefined, expose: boolean): boolean {

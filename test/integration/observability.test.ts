@@ -453,6 +453,11 @@ describe('/health', () => {
           heap_used: expect.any(Number),
           heap_total: expect.any(Number),
           external: expect.any(Number),
+          // Which spaces exist depends on the V8 version; these two are in every one we run on.
+          heap_spaces: expect.objectContaining({
+            new_space: { size: expect.any(Number), used: expect.any(Number) },
+            old_space: { size: expect.any(Number), used: expect.any(Number) },
+          }),
         },
         dependencies: { database: { status: 'ok', latency_ms: expect.any(Number) } },
         providers: {
