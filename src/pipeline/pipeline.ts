@@ -25,31 +25,33 @@ export function runPipeline<Op extends OperationName>(ctx: RequestContext<Op>): 
   // Stage by stage without an async frame: identify and admit are synchronous for most requests (a
   // cached key, limits decided in memory), and awaiting them anyway cost a microtask each and kept this
   // frame on the heap, about 1.5 KB per request. A stage that returns a promise is waited for.
-  try {
-    const identified = ctx.deps.stages.identify(ctx);
-    if (identified instanceof Promise) {
-      return identified.then(
-        () => admitAndRun(ctx),
-        (err: unknown) => failed(ctx, err),
-      );
-    }
-    return admitAndRun(ctx);
-  } catch (err) {
-    return failed(ctx, err);
-  }
+  return step(ctx, ctx.deps.stages.identify, resolveAndAdmit);
 }
 
-function admitAndRun<Op extends OperationName>(ctx: RequestContext<Op>): Promise<ResultOf<Op>> {
+function resolveAndAdmit<Op extends OperationName>(ctx: RequestContext<Op>): Promise<ResultOf<Op>> {
+  return step(ctx, resolveThenAdmit, cacheAndExecute);
+}
+
+function resolveThenAdmit(ctx: RequestContext): Promise<void> | void {
+  resolveStage(ctx);
+  return ctx.deps.stages.admit(ctx);
+}
+
+/** Runs `stage`, then `next` at once, or once the stage's promise resolves; a failure settles the request. */
+function step<Op extends OperationName>(
+  ctx: RequestContext<Op>,
+  stage: (ctx: RequestContext) => Promise<void> | void,
+  next: (ctx: RequestContext<Op>) => Promise<ResultOf<Op>>,
+): Promise<ResultOf<Op>> {
   try {
-    resolveStage(ctx);
-    const admitted = ctx.deps.stages.admit(ctx);
-    if (admitted instanceof Promise) {
-      return admitted.then(
-        () => cacheAndExecute(ctx),
+    const done = stage(ctx);
+    if (done instanceof Promise) {
+      return done.then(
+        () => next(ctx),
         (err: unknown) => failed(ctx, err),
       );
     }
-    return cacheAndExecute(ctx);
+    return next(ctx);
   } catch (err) {
     return failed(ctx, err);
   }
