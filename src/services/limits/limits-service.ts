@@ -822,7 +822,7 @@ function pushCharges(
   }
 }
 
-/** `scope.rule` names (`key.rpm`, `ip.tpm`): a handful, made once instead of a string per charge. */
+/** `scope.rule` names (`key.rpm`, `team.daily`): a handful, made once instead of a string per charge. */
 const CHARGE_NAMES = new Map<string, Record<string, string>>();
 function chargeName(scope: string, rule: string): string {
   let names = CHARGE_NAMES.get(scope);
@@ -849,34 +849,25 @@ function pushBudgets(
 ): void {
   // Kept a day past the window's end, so a late reconciliation still finds its counter.
   if (caps.dailyMicros !== undefined) {
-    out.push({
-      charge: {
-        key: `b:${key}:d:${w.day}`,
-        capMicros: caps.dailyMicros,
-        amountMicros: amount,
-        ttlMs: w.dayEnd - now + 86_400_000,
-      },
-      name: `${scope}.daily`,
-      window: 'daily',
-    });
+    const ttlMs = w.dayEnd - now + 86_400_000;
+    pushBudget(out, `b:${key}:d:${w.day}`, caps.dailyMicros, amount, ttlMs, scope, 'daily');
   }
   if (caps.monthlyMicros !== undefined) {
-    out.push({
-      charge: {
-        key: `b:${key}:m:${w.month}`,
-        capMicros: caps.monthlyMicros,
-        amountMicros: amount,
-        ttlMs: w.monthEnd - now + 86_400_000,
-      },
-      name: `${scope}.monthly`,
-      window: 'monthly',
-    });
+    const ttlMs = w.monthEnd - now + 86_400_000;
+    pushBudget(out, `b:${key}:m:${w.month}`, caps.monthlyMicros, amount, ttlMs, scope, 'monthly');
   }
-  if (caps.totalMicros !== undefined) {
-    out.push({
-      charge: { key: `b:${key}:total`, capMicros: caps.totalMicros, amountMicros: amount, ttlMs: 0 },
-      name: `${scope}.total`,
-      window: 'total',
-    });
-  }
+  if (caps.totalMicros !== undefined)
+    pushBudget(out, `b:${key}:total`, caps.totalMicros, amount, 0, scope, 'total');
+}
+
+function pushBudget(
+  out: Budget[],
+  key: string,
+  capMicros: number,
+  amountMicros: number,
+  ttlMs: number,
+  scope: string,
+  window: Budget['window'],
+): void {
+  out.push({ charge: { key, capMicros, amountMicros, ttlMs }, name: chargeName(scope, window), window });
 }
